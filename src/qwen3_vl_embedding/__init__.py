@@ -1,0 +1,54 @@
+"""qwen3_vl_embedding: Qwen3-VL-Embedding and Qwen3-VL-Reranker with the official API and numbers.
+
+    from qwen3_vl_embedding import Qwen3VLEmbedder, Qwen3VLReranker
+
+Names are imported lazily: importing the package loads neither torch nor transformers.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Qwen3VLEmbedder": "embedder",
+    "EmbedResult": "embedder",
+    "Qwen3VLReranker": "reranker",
+    "RerankResult": "reranker",
+    "InputError": "errors",
+    "MediaError": "errors",
+    "MediaPolicyError": "errors",
+    "LimitError": "errors",
+    "ModelNotFoundError": "errors",
+    "Qwen3VLError": "errors",
+    "MediaPolicy": "media",
+    "QuantRanges": "quantize",
+    "quantize": "quantize",
+    "Failure": "batching",
+    "RunStats": "batching",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+if TYPE_CHECKING:
+    from .batching import Failure, RunStats
+    from .embedder import EmbedResult, Qwen3VLEmbedder
+    from .errors import (InputError, LimitError, MediaError, MediaPolicyError, ModelNotFoundError,
+                         Qwen3VLError)
+    from .media import MediaPolicy
+    from .quantize import QuantRanges, quantize
+    from .reranker import Qwen3VLReranker, RerankResult
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'qwen3_vl_embedding' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,184 @@
+"""Qwen3VLEmbedder: the official API (`process`) and bulk embedding (`embed`), on one engine."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterable, Iterator, NamedTuple
+
+import numpy as np
+import torch
+
+from . import media
+from .batching import DEFAULT_MAX_BATCH_TOKENS, Failure, RunStats
+from .constants import (EMBED_INSTRUCTION, EMBED_MAX_LENGTH, EMBEDDING_2B, FPS, MAX_FRAMES, MAX_PIXELS,
+                        MIN_PIXELS, TOTAL_PIXELS)
+from .engine import Engine
+from .inputs import Item, to_item, to_items
+from .pooling import check_dim, l2_normalize, matryoshka
+from .preprocess import VisionSettings
+from .prompts import Prompt, embedding_prompt
+from .quantize import QuantRanges, check_precision, quantize
+
+
+class EmbedResult(NamedTuple):
+    """`embed(..., on_error="skip")`: one row per input in input order, and the inputs that failed.
+
+    Rows of failed inputs are NaN (float precisions) or 0 (integer precisions)."""
+
+    embeddings: np.ndarray
+    failures: list[Failure]
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+class Qwen3VLEmbedder:
+    """Embeds text, images, videos and mixtures with Qwen3-VL-Embedding (2B or 8B).
+
+    The constructor takes the official arguments; `**model_kwargs` are `device`, `dtype` (or
+    `torch_dtype`) and `attn_implementation`. Keyword-only extras: `media_policy` (what media may be
+    read), `max_batch_tokens` / `batch_size` (batching), `workers` (preprocessing threads),
+    `revision` (hub revision) and `video_backend` ("decord" or "av")."""
+
+    def __init__(self, model_name_or_path: str = EMBEDDING_2B, max_length: int = EMBED_MAX_LENGTH,
+                 min_pixels: int = MIN_PIXELS, max_pixels: int = MAX_PIXELS, total_pixels: int = TOTAL_PIXELS,
+                 fps: float = FPS, max_frames: int = MAX_FRAMES, default_instruction: str = EMBED_INSTRUCTION,
+                 *, media_policy: media.MediaPolicy | None = None,
+                 max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS, batch_size: int | None = None,
+                 workers: int | None = None, revision: str | None = None, video_backend: str | None = None,
+                 **model_kwargs: Any):
+        if fps <= 0 or max_frames <= 0:
+            raise ValueError(f"fps and max_frames must be positive, got {fps} and {max_frames}")
+        self.fps = fps
+        self.max_frames = max_frames
+        self.default_instruction = default_instruction
+        self.max_length = max_length
+        self.quant_ranges: QuantRanges | None = None
+        self.engine = Engine(
+            model_name_or_path, max_length=max_length,
+            vision=VisionSettings(min_pixels, max_pixels, total_pixels, video_backend),
+            policy=media_policy, revision=revision, max_batch_tokens=max_batch_tokens, batch_size=batch_size,
+            workers=workers, **model_kwargs)
+
+    # facts -----------------------------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        """Full embedding size (2048 for 2B, 4096 for 8B)."""
+        return self.engine.hidden_size
+
+    @property
+    def device(self) -> torch.device:
+        return self.engine.runtime.device
+
+    @property
+    def last_stats(self) -> RunStats:
+        """Counts, tokens, padding efficiency and time of the last call."""
+        return self.engine.last_stats
+
+    def __repr__(self) -> str:
+        return f"Qwen3VLEmbedder({self.engine.name!r}, dim={self.dim}, {self.engine.runtime.describe()})"
+
+    # prompts ---------------------------------------------------------------------------------------
+    def prompt(self, item: Any, instruction: str | None = None) -> Prompt:
+        """The prompt of one input (`instruction` applies when the input sets none)."""
+        item = to_item(item)
+        if instruction is not None and item.instruction is None:
+            item = dataclasses.replace(item, instruction=instruction)
+        return embedding_prompt(item, self.default_instruction, self.fps, self.max_frames)
+
+    def _prompts(self, inputs: Iterable[Any], instruction: str | None) -> Iterator[Prompt]:
+        for i, obj in enumerate(inputs):
+            item = to_item(obj, i)
+            if instruction is not None and item.instruction is None:
+                item = dataclasses.replace(item, instruction=instruction)
+            yield embedding_prompt(item, self.default_instruction, self.fps, self.max_frames)
+
+    # the official API ------------------------------------------------------------------------------
+    def process(self, inputs: list[dict[str, Any]], normalize: bool = True) -> torch.Tensor:
+        """Embeddings (n, dim) as a float32 CPU tensor, rows in input order (the official method).
+
+        Raises InputError naming the input and field when an item cannot be read; never substitutes."""
+        items: list[Item] = to_items(inputs)
+        prompts = [embedding_prompt(it, self.default_instruction, self.fps, self.max_frames) for it in items]
+        head = l2_normalize if normalize else _identity
+        out = self.engine.collect(prompts, head)
+        return out if len(prompts) else torch.empty((0, self.dim))
+
+    # bulk ------------------------------------------------------------------------------------------
+    def iter_embed(self, inputs: Iterable[Any], *, dim: int | None = None, normalize: bool = True,
+                   instruction: str | None = None, max_batch_tokens: int | None = None,
+                   batch_size: int | None = None, show_progress: bool | None = None, on_error: str = "raise",
+                   total: int | None = None, stats: RunStats | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (input position, float32 vector) as batches finish (not in input order); streams any iterable."""
+        dim = check_dim(dim, self.dim)
+        head = (lambda h: matryoshka(h, dim, normalize)) if dim != self.dim or normalize else _identity
+        if total is None and hasattr(inputs, "__len__"):
+            total = len(inputs)  # type: ignore[arg-type]
+        for pos, row in self.engine.run(self._prompts(inputs, instruction), head,
+                                        max_batch_tokens=max_batch_tokens, batch_size=batch_size,
+                                        on_error=on_error, show_progress=show_progress, total=total, stats=stats):
+            yield pos, row.numpy()
+
+    def embed(self, inputs: Iterable[Any], *, dim: int | None = None, precision: str = "float32",
+              normalize: bool = True, instruction: str | None = None, max_batch_tokens: int | None = None,
+              batch_size: int | None = None, show_progress: bool | None = None, on_error: str = "raise",
+              ranges: QuantRanges | np.ndarray | None = None) -> np.ndarray | EmbedResult:
+        """Embed any iterable of inputs; a numpy array (n, dim) in input order.
+
+        dim: Matryoshka size (64..model size), re-normalised. precision: float32, float16, int8, uint8
+        (calibrated `ranges`, default the embedder's `calibrate` result), binary or ubinary (packed bits).
+        on_error="skip" returns an `EmbedResult` (array, failures) instead of raising InputError."""
+        check_precision(precision)
+        dim = check_dim(dim, self.dim)
+        if precision in ("int8", "uint8"):
+            ranges = ranges if ranges is not None else self.quant_ranges
+            if ranges is None:
+                quantize(np.zeros((1, dim), np.float32), precision, None)  # raises the how-to message
+        stats = RunStats()
+        rows: dict[int, np.ndarray] = {}
+        for pos, vec in self.iter_embed(inputs, dim=dim, normalize=normalize, instruction=instruction,
+                                        max_batch_tokens=max_batch_tokens, batch_size=batch_size,
+                                        show_progress=show_progress, on_error=on_error, stats=stats):
+            rows[pos] = vec
+        n = max([*rows, *(f.index for f in stats.failures)], default=-1) + 1
+        floats = np.full((n, dim), np.nan, dtype=np.float32)
+        for pos, vec in rows.items():
+            floats[pos] = vec
+        if precision == "float32":
+            out = floats
+        else:
+            ok = ~np.isnan(floats).any(axis=1)
+            out = quantize(np.where(ok[:, None], floats, 0.0), precision, ranges)
+            if precision == "float16":
+                out[~ok] = np.nan
+        return EmbedResult(out, stats.failures) if on_error == "skip" else out
+
+    def embed_queries(self, queries: Iterable[Any], instruction: str | None = None, **kwargs: Any):
+        """Embed search queries with a task instruction (the default instruction when None)."""
+        return self.embed(queries, instruction=instruction or self.default_instruction, **kwargs)
+
+    def embed_documents(self, documents: Iterable[Any], **kwargs: Any):
+        """Embed documents (candidates) with the default instruction, as the released models expect."""
+        return self.embed(documents, **kwargs)
+
+    def calibrate(self, inputs_or_embeddings: Any, **kwargs: Any) -> QuantRanges:
+        """Per-dimension int8/uint8 ranges from a calibration set (inputs or float embeddings); kept as default."""
+        if isinstance(inputs_or_embeddings, np.ndarray):
+            x = inputs_or_embeddings
+        else:
+            x = self.embed(inputs_or_embeddings, **kwargs)
+        self.quant_ranges = QuantRanges.from_embeddings(x)
+        return self.quant_ranges
+
+    @staticmethod
+    def similarity(a: Any, b: Any) -> np.ndarray:
+        """Cosine similarity matrix (len(a), len(b)) of two sets of float embeddings."""
+        a = np.atleast_2d(a.detach().float().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a, np.float32))
+        b = np.atleast_2d(b.detach().float().cpu().numpy() if isinstance(b, torch.Tensor) else np.asarray(b, np.float32))
+        a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+        b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+        return a @ b.T
+
+    def count_tokens(self, item: Any) -> int:
+        """Exact token count of one input as the model sees it (reads its media)."""
+        return self.engine.preprocessor.prepare(self.prompt(item)).length

@@ -1,0 +1,285 @@
+"""Turn a user's input item into an `Item`: an ordered tuple of text, image and video parts.
+
+Two input forms are accepted:
+
+* the official form, a dict with ``text``, ``image``, ``video``, ``instruction``, ``fps`` and
+  ``max_frames`` keys; its parts are ordered videos first, then images, then texts, as in the
+  reference implementation;
+* the chat-content form, ``{"content": [{"type": "text" | "image" | "video", ...}, ...]}``, whose
+  parts keep the caller's order.
+
+A plain string is a text item. Nothing is loaded here: media stay references until `media` reads them.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+from .errors import InputError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tiff", ".tif", ".svg"})
+ITEM_KEYS = frozenset({"text", "image", "video", "instruction", "fps", "max_frames", "content"})
+CONTENT_KEYS = {
+    "text": frozenset({"type", "text"}),
+    "image": frozenset({"type", "image", "image_url"}),
+    "video": frozenset({"type", "video", "video_url", "fps", "max_frames", "video_start", "video_end"}),
+}
+
+
+@dataclass(frozen=True)
+class TextPart:
+    text: str
+    field: str = "text"
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    """One image: a path, URL, data URI, raw bytes or PIL image."""
+
+    source: Any
+    field: str = "image"
+
+
+@dataclass(frozen=True)
+class VideoPart:
+    """One video: a file path, URL, data URI or raw bytes, or a tuple of frames (`is_frames`)."""
+
+    source: Any
+    is_frames: bool = False
+    fps: float | None = None
+    max_frames: int | None = None
+    start: float | None = None
+    end: float | None = None
+    field: str = "video"
+
+
+Part = Union[TextPart, ImagePart, VideoPart]
+
+
+@dataclass(frozen=True)
+class Item:
+    parts: tuple[Part, ...]
+    instruction: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.parts
+
+    @property
+    def modality(self) -> str:
+        """``text``, ``image``, ``video`` or ``mixed``."""
+        kinds = {type(p) for p in self.parts}
+        if len(kinds) > 1:
+            return "mixed"
+        if kinds == {ImagePart}:
+            return "image"
+        if kinds == {VideoPart}:
+            return "video"
+        return "text"
+
+
+def _is_image_like(source: Any) -> bool:
+    from PIL import Image
+
+    if isinstance(source, Image.Image):
+        return True
+    if isinstance(source, (str, os.PathLike)):
+        s = os.fspath(source)
+        if s.startswith("data:image/"):
+            return True
+        path = s.split("?", 1)[0] if s.startswith(("http://", "https://")) else s
+        return os.path.splitext(path.lower())[1] in IMAGE_EXTENSIONS
+    return False
+
+
+def _check_media_source(source: Any, field: str, kind: str) -> Any:
+    from PIL import Image
+
+    if isinstance(source, os.PathLike):
+        source = os.fspath(source)
+    if isinstance(source, str):
+        if not source.strip():
+            raise InputError(f"empty {kind} reference", field=field)
+        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if not len(source):
+            raise InputError(f"empty {kind} bytes", field=field)
+        return bytes(source)
+    if kind == "image" and isinstance(source, Image.Image):
+        return source
+    allowed = "a path, URL, data URI, bytes" + (" or PIL.Image" if kind == "image" else "")
+    raise InputError(f"unsupported {kind} type {type(source).__name__}; expected {allowed}", field=field)
+
+
+def _frames(frames: Sequence[Any], field: str) -> tuple:
+    if not frames:
+        raise InputError("a video given as frames needs at least one frame", field=field)
+    return tuple(_check_media_source(f, f"{field}[{i}]", "image") for i, f in enumerate(frames))
+
+
+def _positive(value: Any, name: str, field: str, integer: bool = False) -> Any:
+    if value is None:
+        return None
+    ok_type = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, ok_type) or value <= 0:
+        kind = "a positive integer" if integer else "a positive number"
+        raise InputError(f"{name} must be {kind}, got {value!r}", field=field)
+    return value
+
+
+def _video_parts(video: Any, fps: Any, max_frames: Any) -> list[VideoPart]:
+    """The official `video` value: one video (file or frames) or a list of videos."""
+    if video is None:
+        return []
+    if isinstance(video, (list, tuple)):
+        if not video:
+            return []
+        first = video[0]
+        if _is_image_like(first) or (isinstance(first, (bytes, bytearray)) and _looks_like_image_bytes(first)):
+            # As in the reference, a frame list is capped by the model's max_frames, not the item's.
+            return [VideoPart(_frames(video, "video"), True, fps, None)]
+        videos = list(video)
+    else:
+        videos = [video]
+    many = len(videos) > 1 or isinstance(video, (list, tuple))
+    parts = []
+    for i, v in enumerate(videos):
+        field = f"video[{i}]" if many else "video"
+        if isinstance(v, (list, tuple)):
+            parts.append(VideoPart(_frames(v, field), True, fps, None, field=field))
+        else:
+            parts.append(VideoPart(_check_media_source(v, field, "video"), False, fps, max_frames, field=field))
+    return parts
+
+
+def _looks_like_image_bytes(data: bytes) -> bool:
+    head = bytes(data[:12])
+    return head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM")) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+def _listify(value: Any) -> list:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _from_official(obj: Mapping[str, Any]) -> Item:
+    fps = _positive(obj.get("fps"), "fps", "fps")
+    max_frames = _positive(obj.get("max_frames"), "max_frames", "max_frames", integer=True)
+    parts: list[Part] = list(_video_parts(obj.get("video"), fps, max_frames))
+    images = _listify(obj.get("image"))
+    for i, img in enumerate(images):
+        field = f"image[{i}]" if isinstance(obj.get("image"), (list, tuple)) else "image"
+        parts.append(ImagePart(_check_media_source(img, field, "image"), field))
+    texts = _listify(obj.get("text"))
+    for i, t in enumerate(texts):
+        field = f"text[{i}]" if isinstance(obj.get("text"), (list, tuple)) else "text"
+        if not isinstance(t, str):
+            raise InputError(f"text must be a string, got {type(t).__name__}", field=field)
+        parts.append(TextPart(t, field))
+    return Item(tuple(parts), _instruction(obj))
+
+
+def _instruction(obj: Mapping[str, Any]) -> str | None:
+    instruction = obj.get("instruction")
+    if instruction is not None and not isinstance(instruction, str):
+        raise InputError(f"instruction must be a string, got {type(instruction).__name__}", field="instruction")
+    return instruction
+
+
+def _url_of(value: Any) -> Any:
+    """OpenAI-style ``{"url": ...}`` wrappers hold the reference under "url"."""
+    if isinstance(value, Mapping):
+        if "url" not in value:
+            raise InputError("expected an object with a 'url'")
+        return value["url"]
+    return value
+
+
+def _from_content(obj: Mapping[str, Any]) -> Item:
+    content = obj["content"]
+    if isinstance(content, str):
+        content = [{"type": "text", "text": content}]
+    if not isinstance(content, (list, tuple)):
+        raise InputError("content must be a list of parts", field="content")
+    item_fps = _positive(obj.get("fps"), "fps", "fps")
+    item_max_frames = _positive(obj.get("max_frames"), "max_frames", "max_frames", integer=True)
+    parts: list[Part] = []
+    for i, part in enumerate(content):
+        field = f"content[{i}]"
+        if not isinstance(part, Mapping):
+            raise InputError(f"a content part must be an object, got {type(part).__name__}", field=field)
+        kind = part.get("type")
+        if kind in ("image_url", "video_url"):
+            kind = kind[:-4]
+        if kind is None:
+            kind = next((k for k in ("text", "image", "video") if k in part), None)
+        if kind not in CONTENT_KEYS:
+            raise InputError(f"unknown content type {part.get('type')!r}; use 'text', 'image' or 'video'", field=field)
+        unknown = set(part) - CONTENT_KEYS[kind]
+        if unknown:
+            raise InputError(f"unknown keys {sorted(unknown)} in a {kind} part", field=field)
+        try:
+            if kind == "text":
+                text = part.get("text")
+                if not isinstance(text, str):
+                    raise InputError(f"text must be a string, got {type(text).__name__}")
+                parts.append(TextPart(text, field))
+            elif kind == "image":
+                source = _url_of(part.get("image", part.get("image_url")))
+                if source is None:
+                    raise InputError("an image part needs an 'image'")
+                parts.append(ImagePart(_check_media_source(source, field, "image"), field))
+            else:
+                source = _url_of(part.get("video", part.get("video_url")))
+                fps = _positive(part.get("fps", item_fps), "fps", field)
+                max_frames = _positive(part.get("max_frames", item_max_frames), "max_frames", field, integer=True)
+                start, end = part.get("video_start"), part.get("video_end")
+                for name, t in (("video_start", start), ("video_end", end)):
+                    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or t < 0):
+                        raise InputError(f"{name} must be a number of seconds >= 0, got {t!r}")
+                if start is not None and end is not None and end <= start:
+                    raise InputError(f"video_end ({end}) must be after video_start ({start})")
+                if isinstance(source, (list, tuple)):
+                    parts.append(VideoPart(_frames(source, field), True, fps, max_frames, field=field))
+                elif source is None:
+                    raise InputError("a video part needs a 'video'")
+                else:
+                    parts.append(VideoPart(_check_media_source(source, field, "video"), False, fps, max_frames,
+                                           start, end, field))
+        except InputError as e:
+            raise e if e.field else e.located(field_prefix=field)
+    return Item(tuple(parts), _instruction(obj))
+
+
+def to_item(obj: Any, index: int | None = None) -> Item:
+    """Validate one user input and return it as an `Item`; raise `InputError` naming `index`."""
+    try:
+        if isinstance(obj, Item):
+            return obj
+        if isinstance(obj, str):
+            return Item((TextPart(obj),) if obj else ())
+        if not isinstance(obj, Mapping):
+            raise InputError(f"an input must be a dict or a string, got {type(obj).__name__}")
+        unknown = set(obj) - ITEM_KEYS
+        if unknown:
+            raise InputError(f"unknown keys {sorted(unknown)}; allowed keys are {sorted(ITEM_KEYS)}")
+        if "content" in obj:
+            clash = {"text", "image", "video"} & set(obj)
+            if clash:
+                raise InputError(f"'content' cannot be combined with {sorted(clash)}")
+            return _from_content(obj)
+        return _from_official(obj)
+    except InputError as e:
+        raise e.located(index=index) from e.__cause__
+
+
+def to_items(inputs: Any) -> list[Item]:
+    """`to_item` over a list; a single dict or string is not a list and is refused."""
+    if isinstance(inputs, (str, Mapping)):
+        raise InputError("expected a list of inputs; wrap a single input in a list")
+    return [to_item(obj, i) for i, obj in enumerate(inputs)]

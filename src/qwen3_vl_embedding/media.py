@@ -1,0 +1,195 @@
+"""Read images and videos from paths, URLs, data URIs, bytes or PIL images, under a `MediaPolicy`.
+
+The library, the CLI and the server differ only in the policy they pass: the library's default
+reads local files and fetches http(s) URLs; the server refuses both unless told otherwise.
+Every failure raises `MediaError` (or `MediaPolicyError` / `LimitError` for refusals); callers add
+the item's index and field.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import unquote, urlsplit
+
+from .errors import LimitError, MediaError, MediaPolicyError
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MediaPolicy:
+    """What media references may be read, and limits on what is read.
+
+    allow_local:       read local paths and file:// URLs.
+    local_root:        when set, local files must resolve (symlinks followed) inside this folder.
+    allow_remote:      fetch http(s) URLs.
+    block_private:     refuse URLs whose host resolves to a loopback, private, link-local, multicast,
+                       reserved or cloud-metadata address (checked on every redirect).
+    max_image_bytes / max_video_bytes: size caps of fetched or decoded sources.
+    max_image_pixels:  cap on the source image's width x height (before resizing).
+    max_video_seconds / max_video_frames: caps on a video's duration and on frames in a frame list.
+    timeout, max_redirects: for remote fetches.
+    fetcher:           optional callable(url, policy) -> bytes replacing the built-in HTTP client.
+    resolver, transport: injected DNS resolver (host, port) -> [addresses] and httpx transport (tests).
+    """
+
+    allow_local: bool = True
+    local_root: str | None = None
+    allow_remote: bool = True
+    block_private: bool = False
+    max_image_bytes: int = 64 * MiB
+    max_video_bytes: int = 2048 * MiB
+    max_image_pixels: int | None = 178_956_970
+    max_video_seconds: float | None = None
+    max_video_frames: int | None = None
+    timeout: float = 30.0
+    max_redirects: int = 5
+    fetcher: Callable[[str, "MediaPolicy"], bytes] | None = field(default=None, compare=False)
+    resolver: Callable[[str, int], list[str]] | None = field(default=None, compare=False)
+    transport: Any = field(default=None, compare=False)
+
+
+DEFAULT_POLICY = MediaPolicy()
+
+
+def is_url(ref: str) -> bool:
+    return ref.startswith(("http://", "https://"))
+
+
+def decode_data_uri(ref: str, max_bytes: int) -> bytes:
+    """Payload of a ``data:[<type>][;base64],<data>`` URI."""
+    header, sep, payload = ref.partition(",")
+    if not sep:
+        raise MediaError("malformed data URI: no ',' before the payload")
+    if len(payload) * 3 // 4 > max_bytes:
+        raise LimitError(f"data URI payload exceeds the limit of {max_bytes} bytes", limit="max_bytes", value=max_bytes)
+    if header.endswith(";base64"):
+        try:
+            return base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise MediaError(f"invalid base64 in data URI: {e}") from None
+    return unquote(payload).encode("latin-1", errors="replace")
+
+
+def local_path(ref: str, policy: MediaPolicy) -> str:
+    """The checked filesystem path of a local reference (plain path or file:// URL)."""
+    if ref.startswith("file://"):
+        parts = urlsplit(ref)
+        if parts.netloc not in ("", "localhost"):
+            raise MediaPolicyError(f"file URLs must name a local file, got host {parts.netloc!r}")
+        ref = unquote(parts.path)
+    if not policy.allow_local:
+        raise MediaPolicyError("local files are not allowed here")
+    if policy.local_root is not None:
+        root = os.path.realpath(policy.local_root)
+        real = os.path.realpath(ref if os.path.isabs(ref) else os.path.join(root, ref))
+        if os.path.commonpath([root, real]) != root:
+            raise MediaPolicyError("local file is outside the allowed folder")
+        ref = real
+    if not os.path.isfile(ref):
+        raise MediaError(f"no such file: {ref}" if not os.path.exists(ref) else f"not a regular file: {ref}")
+    return ref
+
+
+def fetch_url(url: str, policy: MediaPolicy, max_bytes: int) -> bytes:
+    if not policy.allow_remote:
+        raise MediaPolicyError("remote media URLs are not allowed here")
+    if policy.fetcher is not None:
+        data = policy.fetcher(url, policy)
+    else:
+        from .netguard import guarded_get
+
+        data = guarded_get(url, policy, max_bytes, resolver=policy.resolver, transport=policy.transport)
+    if len(data) > max_bytes:
+        raise LimitError(f"remote media exceeds the limit of {max_bytes} bytes", limit="max_bytes", value=max_bytes)
+    return data
+
+
+def read_bytes(ref: Any, policy: MediaPolicy, max_bytes: int) -> bytes:
+    """Raw bytes of a non-PIL reference."""
+    if isinstance(ref, bytes):
+        if len(ref) > max_bytes:
+            raise LimitError(f"media exceeds the limit of {max_bytes} bytes", limit="max_bytes", value=max_bytes)
+        return ref
+    if ref.startswith("data:"):
+        return decode_data_uri(ref, max_bytes)
+    if is_url(ref):
+        return fetch_url(ref, policy, max_bytes)
+    path = local_path(ref, policy)
+    size = os.path.getsize(path)
+    if size > max_bytes:
+        raise LimitError(f"file exceeds the limit of {max_bytes} bytes", limit="max_bytes", value=max_bytes)
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _open_pil(ref: Any, policy: MediaPolicy):
+    from PIL import Image
+
+    if isinstance(ref, Image.Image):
+        return ref
+    if isinstance(ref, str) and not ref.startswith("data:") and not is_url(ref):
+        path = local_path(ref, policy)
+        if os.path.getsize(path) > policy.max_image_bytes:
+            raise LimitError(f"image file exceeds the limit of {policy.max_image_bytes} bytes",
+                             limit="max_image_bytes", value=policy.max_image_bytes)
+        return Image.open(path)
+    if isinstance(ref, str) and ref.startswith("data:") and not ref.startswith("data:image/"):
+        raise MediaError(f"a data URI for an image must have an image/* type, got {ref[:30]!r}")
+    return Image.open(io.BytesIO(read_bytes(ref, policy, policy.max_image_bytes)))
+
+
+def _check_pixels(image, policy: MediaPolicy) -> None:
+    if policy.max_image_pixels is not None and image.width * image.height > policy.max_image_pixels:
+        raise LimitError(f"image of {image.width}x{image.height} pixels exceeds the limit of "
+                         f"{policy.max_image_pixels} pixels", limit="max_image_pixels", value=policy.max_image_pixels)
+
+
+def image_size(ref: Any, policy: MediaPolicy = DEFAULT_POLICY) -> tuple[int, int] | None:
+    """(width, height) read from the header only; None when it cannot be had cheaply (remote URLs)."""
+    from PIL import Image
+
+    if isinstance(ref, Image.Image):
+        return ref.size
+    if isinstance(ref, str) and is_url(ref):
+        return None
+    try:
+        with _open_pil(ref, policy) as im:
+            return im.size
+    except Exception:
+        return None
+
+
+def load_image(ref: Any, policy: MediaPolicy = DEFAULT_POLICY):
+    """A decoded PIL image (mode unchanged). Raises MediaError / MediaPolicyError / LimitError."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        image = _open_pil(ref, policy)
+        _check_pixels(image, policy)
+        image.load()
+        return image
+    except (MediaError, MediaPolicyError):
+        raise
+    except Image.DecompressionBombError as e:
+        raise LimitError(f"image is too large to decode safely: {e}", limit="max_image_pixels",
+                         value=policy.max_image_pixels) from None
+    except UnidentifiedImageError:
+        raise MediaError("cannot identify image format (corrupt or not an image)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise MediaError(f"cannot decode image: {e}") from None
+
+
+def video_source(ref: Any, policy: MediaPolicy = DEFAULT_POLICY) -> str | bytes:
+    """A local path or the bytes of a video reference (fetched or decoded), after policy checks."""
+    if isinstance(ref, str) and not ref.startswith("data:") and not is_url(ref):
+        path = local_path(ref, policy)
+        if os.path.getsize(path) > policy.max_video_bytes:
+            raise LimitError(f"video file exceeds the limit of {policy.max_video_bytes} bytes",
+                             limit="max_video_bytes", value=policy.max_video_bytes)
+        return path
+    return read_bytes(ref, policy, policy.max_video_bytes)

@@ -1,0 +1,146 @@
+"""Fetch remote media without reaching internal networks (server-side request forgery guard).
+
+`forbidden_reason` classifies one IP address (a pure function). `guarded_get` resolves the URL's
+host, refuses it when any resolved address is forbidden (with `MediaPolicy.block_private`), then
+connects to the address it checked (so a second DNS answer cannot swap it) and follows redirects
+one hop at a time, checking each hop the same way. Sizes, time and redirects are capped.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from typing import TYPE_CHECKING, Callable
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from .errors import LimitError, MediaError, MediaPolicyError
+
+if TYPE_CHECKING:
+    from .media import MediaPolicy
+
+Resolver = Callable[[str, int], list[str]]
+
+_METADATA = {
+    ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack
+    ipaddress.ip_address("169.254.170.2"),  # AWS ECS task metadata
+    ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
+    ipaddress.ip_address("fd00:ec2::254"),  # AWS IPv6
+}
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, compatible, 6to4, NAT64, Teredo), if any."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    packed = ip.packed
+    if packed[:12] == bytes(12) and int(ip) > 1:  # deprecated IPv4-compatible ::a.b.c.d
+        return ipaddress.IPv4Address(packed[12:])
+    return None
+
+
+def forbidden_reason(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why a server must not connect to this address, or None when it is a public unicast address."""
+    try:
+        ip = ipaddress.ip_address(address) if isinstance(address, str) else address
+    except ValueError:
+        return f"not an IP address: {address!r}"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.scope_id:
+            return "scoped IPv6 address"
+        inner = embedded_ipv4(ip)
+        if inner is not None:
+            reason = forbidden_reason(inner)
+            return f"{reason} (inside {ip})" if reason else None
+    if ip in _METADATA:
+        return "cloud metadata address"
+    for name in ("loopback", "unspecified", "link_local", "multicast", "private", "reserved", "site_local"):
+        if getattr(ip, f"is_{name}", False):
+            return f"{name.replace('_', '-')} address"
+    if not ip.is_global:
+        return "non-public address"
+    return None
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def check_host(host: str, port: int, resolver: Resolver) -> str:
+    """Resolve `host` and return the address to connect to; raise if any resolved address is forbidden."""
+    try:
+        addresses = resolver(host, port)
+    except (OSError, UnicodeError) as e:
+        raise MediaError(f"cannot resolve host {host!r}: {e}") from None
+    if not addresses:
+        raise MediaError(f"host {host!r} has no address")
+    for a in addresses:
+        reason = forbidden_reason(a.split("%", 1)[0] if "%" in a else a)
+        if reason:
+            raise MediaPolicyError(f"refused to fetch from {host!r}: it resolves to a {reason}")
+    return addresses[0]
+
+
+def _pinned(url: str, address: str) -> str:
+    parts = urlsplit(url)
+    host = f"[{address}]" if ":" in address else address
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def guarded_get(url: str, policy: "MediaPolicy", max_bytes: int, *, resolver: Resolver | None = None,
+                transport=None) -> bytes:
+    """GET `url` under `policy`; returns the body. Raises MediaError / MediaPolicyError / LimitError."""
+    import httpx
+
+    resolver = resolver or getattr(policy, "resolver", None) or system_resolver
+    deadline = time.monotonic() + policy.timeout
+    with httpx.Client(transport=transport, timeout=policy.timeout, follow_redirects=False, trust_env=False) as client:
+        for _ in range(policy.max_redirects + 1):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise MediaPolicyError(f"only http(s) URLs can be fetched, got {url[:80]!r}")
+            if parts.username or parts.password:
+                raise MediaPolicyError("URLs with credentials are refused")
+            target, extensions, headers = url, {}, {}
+            if policy.block_private:
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+                address = check_host(parts.hostname, port, resolver)
+                target = _pinned(url, address)
+                headers["Host"] = parts.netloc
+                if parts.scheme == "https":
+                    extensions["sni_hostname"] = parts.hostname
+            try:
+                with client.stream("GET", target, headers=headers, extensions=extensions) as response:
+                    if response.is_redirect:
+                        location = response.headers.get("location")
+                        if not location:
+                            raise MediaError("redirect without a location")
+                        url = urljoin(url, location)
+                        continue
+                    if response.status_code >= 400:
+                        raise MediaError(f"fetching the URL failed with HTTP {response.status_code}")
+                    declared = response.headers.get("content-length")
+                    if declared and declared.isdigit() and int(declared) > max_bytes:
+                        raise LimitError(f"remote media of {declared} bytes exceeds the limit of {max_bytes} bytes",
+                                         limit="max_bytes", value=max_bytes)
+                    chunks, size = [], 0
+                    for chunk in response.iter_bytes():
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise LimitError(f"remote media exceeds the limit of {max_bytes} bytes",
+                                             limit="max_bytes", value=max_bytes)
+                        if time.monotonic() > deadline:
+                            raise MediaError(f"fetching the URL took longer than {policy.timeout} s")
+                        chunks.append(chunk)
+                    return b"".join(chunks)
+            except httpx.HTTPError as e:
+                raise MediaError(f"cannot fetch URL: {type(e).__name__}: {e}") from None
+    raise MediaPolicyError(f"more than {policy.max_redirects} redirects")

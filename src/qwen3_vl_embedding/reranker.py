@@ -1,0 +1,116 @@
+"""Qwen3VLReranker: yes/no relevance scores of (query, document) pairs, many pairs per forward pass."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import torch
+
+from . import media
+from .batching import DEFAULT_MAX_BATCH_TOKENS, RunStats
+from .constants import (FPS, MAX_FRAMES, MAX_PIXELS, MIN_PIXELS, RERANK_INSTRUCTION, RERANK_MAX_LENGTH,
+                        RERANKER_2B, TOTAL_PIXELS)
+from .engine import Engine
+from .errors import InputError
+from .inputs import Item, to_item
+from .preprocess import VisionSettings
+from .prompts import reranking_prompt
+
+
+@dataclass(frozen=True)
+class RerankResult:
+    index: int
+    score: float
+    document: Any = None
+
+
+class Qwen3VLReranker:
+    """Scores documents against a query with Qwen3-VL-Reranker: sigmoid of the yes-minus-no logit.
+
+    The lm_head is never loaded whole: only its `yes` and `no` rows are kept."""
+
+    def __init__(self, model_name_or_path: str = RERANKER_2B, max_length: int = RERANK_MAX_LENGTH,
+                 min_pixels: int = MIN_PIXELS, max_pixels: int = MAX_PIXELS, total_pixels: int = TOTAL_PIXELS,
+                 fps: float = FPS, max_frames: int = MAX_FRAMES, default_instruction: str = RERANK_INSTRUCTION,
+                 *, media_policy: media.MediaPolicy | None = None,
+                 max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS, batch_size: int | None = None,
+                 workers: int | None = None, revision: str | None = None, video_backend: str | None = None,
+                 **model_kwargs: Any):
+        if fps <= 0 or max_frames <= 0:
+            raise ValueError(f"fps and max_frames must be positive, got {fps} and {max_frames}")
+        self.fps = fps
+        self.max_frames = max_frames
+        self.default_instruction = default_instruction
+        self.engine = Engine(
+            model_name_or_path, max_length=max_length,
+            vision=VisionSettings(min_pixels, max_pixels, total_pixels, video_backend),
+            policy=media_policy, revision=revision, max_batch_tokens=max_batch_tokens, batch_size=batch_size,
+            workers=workers, **model_kwargs)
+        tok = self.engine.tokenizer
+        yes, no = tok.convert_tokens_to_ids("yes"), tok.convert_tokens_to_ids("no")
+        rows = self.engine.backbone.lm_head_rows([yes, no]).to(self.engine.runtime.device)
+        self.score_weight = rows[0] - rows[1]  # float32 (hidden,)
+
+    @property
+    def last_stats(self) -> RunStats:
+        return self.engine.last_stats
+
+    def __repr__(self) -> str:
+        return f"Qwen3VLReranker({self.engine.name!r}, {self.engine.runtime.describe()})"
+
+    def _head(self, hidden: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(hidden @ self.score_weight)
+
+    def _query(self, query: Any) -> Item:
+        if query is None or (isinstance(query, (Mapping, str)) and not query):
+            raise InputError("the query is empty", field="query")
+        try:
+            return to_item(query)
+        except InputError as e:
+            raise e.located(field_prefix="query") from None
+
+    def scores(self, query: Any, documents: Iterable[Any], *, instruction: str | None = None,
+               fps: float | None = None, max_frames: int | None = None, max_batch_tokens: int | None = None,
+               batch_size: int | None = None, show_progress: bool | None = False,
+               on_error: str = "raise") -> list[float]:
+        """One score in (0, 1) per document, in document order (NaN for skipped documents)."""
+        q = self._query(query)
+        documents = list(documents)
+        prompts = []
+        for i, doc in enumerate(documents):
+            item = to_item(doc, i)
+            prompts.append(reranking_prompt(q, item, instruction or self.default_instruction,
+                                            fps or self.fps, max_frames or self.max_frames, self.max_frames))
+        out = [float("nan")] * len(prompts)
+        for pos, score in self.engine.run(prompts, self._head, max_batch_tokens=max_batch_tokens,
+                                          batch_size=batch_size, on_error=on_error,
+                                          show_progress=show_progress, total=len(prompts), desc="reranking"):
+            out[pos] = float(score)
+        return out
+
+    def process(self, inputs: Mapping[str, Any]) -> list[float]:
+        """The official method: {"query", "documents", "instruction"?, "fps"?, "max_frames"?} -> scores."""
+        if not isinstance(inputs, Mapping):
+            raise InputError("process expects a dict with 'query' and 'documents'")
+        unknown = set(inputs) - {"query", "documents", "instruction", "fps", "max_frames"}
+        if unknown:
+            raise InputError(f"unknown keys {sorted(unknown)}; expected query, documents, instruction, fps, max_frames")
+        documents = inputs.get("documents") or []
+        if not documents:
+            return []
+        return self.scores(inputs.get("query"), documents, instruction=inputs.get("instruction"),
+                           fps=inputs.get("fps"), max_frames=inputs.get("max_frames"))
+
+    def rerank(self, query: Any, documents: Iterable[Any], *, top_k: int | None = None,
+               instruction: str | None = None, max_batch_tokens: int | None = None, batch_size: int | None = None,
+               return_documents: bool = False, fps: float | None = None, max_frames: int | None = None,
+               show_progress: bool | None = None, on_error: str = "raise") -> list[RerankResult]:
+        """Documents sorted by score, best first: RerankResult(index, score, document if asked)."""
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        documents = list(documents)
+        scores = self.scores(query, documents, instruction=instruction, fps=fps, max_frames=max_frames,
+                             max_batch_tokens=max_batch_tokens, batch_size=batch_size,
+                             show_progress=show_progress, on_error=on_error)
+        order = sorted((i for i, s in enumerate(scores) if s == s), key=lambda i: (-scores[i], i))
+        return [RerankResult(i, scores[i], documents[i] if return_documents else None) for i in order[:top_k]]

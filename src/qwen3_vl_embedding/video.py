@@ -1,0 +1,156 @@
+"""Video decoding: decord when installed (what the reference uses), PyAV otherwise.
+
+`open_video` returns a `VideoFile` with the frame count, frame rate and size, and reads frames by
+index as a uint8 tensor (T, C, H, W). A missing backend is an ImportError saying what to install;
+an unreadable file is a MediaError. Nothing falls back silently to another reader mid-way.
+"""
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import MediaError
+
+BACKENDS = ("decord", "av")
+INSTALL_HINT = ("reading video files needs a video backend: `pip install decord` (x86_64) or `pip install av`")
+
+
+def available_backend(preferred: str | None = None) -> str:
+    """The backend to use: `preferred`, else $QVL_VIDEO_BACKEND, else decord, else PyAV."""
+    preferred = preferred or os.environ.get("QVL_VIDEO_BACKEND") or None
+    if preferred is not None:
+        if preferred not in BACKENDS:
+            raise ValueError(f"unknown video backend {preferred!r}; choose one of {BACKENDS}")
+        if importlib.util.find_spec(preferred) is None:
+            raise ImportError(f"video backend {preferred!r} is not installed; {INSTALL_HINT}")
+        return preferred
+    for name in BACKENDS:
+        if importlib.util.find_spec(name) is not None:
+            return name
+    raise ImportError(INSTALL_HINT)
+
+
+@dataclass
+class VideoFile:
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    backend: str
+    _handle: Any = None
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps if self.fps else 0.0
+
+    def frames(self, indices: list[int]) -> torch.Tensor:
+        """uint8 frames (T, C, H, W) at `indices`."""
+        try:
+            if self.backend == "decord":
+                array = self._handle.get_batch(indices).asnumpy()
+            else:
+                array = _av_frames(self._handle, indices)
+        except MediaError:
+            raise
+        except Exception as e:
+            raise MediaError(f"cannot decode video frames: {e}") from None
+        return torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2)
+
+
+def _as_file(source: str | bytes):
+    return io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+
+
+def open_video(source: str | bytes, backend: str | None = None) -> VideoFile:
+    """Open a video file (path or bytes) for reading."""
+    name = available_backend(backend)
+    try:
+        if name == "decord":
+            import decord
+
+            reader = decord.VideoReader(_as_file(source), num_threads=1)
+            n = len(reader)
+            if n == 0:
+                raise MediaError("the video has no frames")
+            height, width = reader[0].shape[:2]
+            reader.seek(0)
+            return VideoFile(n, float(reader.get_avg_fps()), width, height, name, reader)
+        return _av_open(source)
+    except MediaError:
+        raise
+    except Exception as e:
+        raise MediaError(f"cannot read video: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") from None
+
+
+def _av_open(source: str | bytes) -> VideoFile:
+    import av
+
+    data = source if isinstance(source, (bytes, bytearray)) else None
+    with av.open(_as_file(source)) as container:
+        if not container.streams.video:
+            raise MediaError("the file has no video stream")
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        n = sum(1 for _ in container.decode(stream))
+        width, height = stream.codec_context.width, stream.codec_context.height
+    if n == 0:
+        raise MediaError("the video has no frames")
+    return VideoFile(n, float(rate) if rate else 0.0, width, height, "av", data if data is not None else source)
+
+
+def _av_frames(source: str | bytes, indices: list[int]) -> np.ndarray:
+    import av
+
+    wanted: dict[int, list[int]] = {}
+    for pos, i in enumerate(indices):
+        wanted.setdefault(i, []).append(pos)
+    out: list[np.ndarray | None] = [None] * len(indices)
+    last = max(indices)
+    with av.open(_as_file(source)) as container:
+        for i, frame in enumerate(container.decode(container.streams.video[0])):
+            if i in wanted:
+                array = frame.to_ndarray(format="rgb24")
+                for pos in wanted[i]:
+                    out[pos] = array
+            if i >= last:
+                break
+    if any(a is None for a in out):
+        raise MediaError("the video ended before the requested frames")
+    return np.stack(out)
+
+
+def probe_video(ref, policy=None) -> tuple[int, float, int, int] | None:
+    """(frames, fps, width, height) of a local video from its container header, without decoding.
+
+    None when that is not cheaply known (remote URL, no PyAV, unreadable header)."""
+    from . import media
+
+    policy = policy or media.DEFAULT_POLICY
+    if isinstance(ref, str) and media.is_url(ref):
+        return None
+    if importlib.util.find_spec("av") is None:
+        return None
+    try:
+        import av
+
+        source = media.video_source(ref, policy)
+        with av.open(_as_file(source)) as container:
+            stream = container.streams.video[0]
+            rate = float(stream.average_rate or stream.guessed_rate or 0)
+            frames = stream.frames
+            if not frames and stream.duration and stream.time_base and rate:
+                frames = int(float(stream.duration * stream.time_base) * rate)
+            if not frames and container.duration and rate:
+                frames = int(container.duration / 1_000_000 * rate)
+            width, height = stream.codec_context.width, stream.codec_context.height
+        if not frames or not rate or not width:
+            return None
+        return int(frames), rate, int(width), int(height)
+    except Exception:
+        return None
