@@ -27,6 +27,12 @@ _METADATA = {
     ipaddress.ip_address("fd00:ec2::254"),  # AWS IPv6
 }
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Special-purpose blocks, listed here as well so that the answer does not depend on the Python version.
+_SPECIAL = [ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
+    "224.0.0.0/4", "240.0.0.0/4", "::/128", "::1/128", "64:ff9b:1::/48", "100::/64", "2001::/23",
+    "2001:db8::/32", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8")]
 
 
 def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -63,6 +69,9 @@ def forbidden_reason(address: str | ipaddress.IPv4Address | ipaddress.IPv6Addres
     for name in ("loopback", "unspecified", "link_local", "multicast", "private", "reserved", "site_local"):
         if getattr(ip, f"is_{name}", False):
             return f"{name.replace('_', '-')} address"
+    for net in _SPECIAL:
+        if ip.version == net.version and ip in net:
+            return f"special-purpose address ({net})"
     if not ip.is_global:
         return "non-public address"
     return None

@@ -11,7 +11,8 @@ end of the user's text; the template, the pooled last position and every vision 
 """
 from __future__ import annotations
 
-import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import torch
@@ -24,6 +25,7 @@ from .inputs import ImagePart, TextPart, VideoPart
 from .prompts import Fixed, Prompt
 from .video import open_video
 
+RECENT_MEDIA = 4
 RESERVED = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
 
 
@@ -80,6 +82,9 @@ class Preprocessor:
         self.pad_id = tokenizer.convert_tokens_to_ids(tokenizer.pad_token or "<|endoftext|>")
         self.image_pad_id = tokenizer.convert_tokens_to_ids(IMAGE_PAD)
         self.video_pad_id = tokenizer.convert_tokens_to_ids(VIDEO_PAD)
+        # Recently read media by part identity: a reranker's query part is shared by all its pairs.
+        self._recent: OrderedDict[int, tuple[object, _Vision]] = OrderedDict()
+        self._lock = threading.Lock()
 
     # media -------------------------------------------------------------------------------------
     def _image(self, part: ImagePart) -> _Vision:
@@ -119,6 +124,19 @@ class Preprocessor:
         return _Vision("video", pixels, per_group, vision.timestamps(indices, fps))
 
     def _load(self, piece) -> _Vision:
+        with self._lock:
+            hit = self._recent.get(id(piece))
+            if hit is not None and hit[0] is piece:
+                self._recent.move_to_end(id(piece))
+                return hit[1]
+        v = self._read(piece)
+        with self._lock:
+            self._recent[id(piece)] = (piece, v)
+            while len(self._recent) > RECENT_MEDIA:
+                self._recent.popitem(last=False)
+        return v
+
+    def _read(self, piece) -> _Vision:
         try:
             return self._image(piece) if isinstance(piece, ImagePart) else self._video(piece)
         except InputError as e:
@@ -200,17 +218,17 @@ class Preprocessor:
     # cost --------------------------------------------------------------------------------------
     def estimate(self, prompt: Prompt) -> int:
         """Token count of a prompt, from text and media headers only (no pixel decoding)."""
-        text_len = 0
+        texts = []
         vision_tokens = 0
         for piece in prompt:
             if isinstance(piece, (Fixed, TextPart)):
-                text_len += len(piece.text)
+                texts.append(piece.text)
             elif isinstance(piece, ImagePart):
                 vision_tokens += 2 + self._estimate_image(piece.source)
             else:
                 vision_tokens += self._estimate_video(piece)
-        # Qwen's BPE averages about 4 characters per token on English; a cheap, slightly high guess.
-        return min(self.max_length, math.ceil(text_len / 3.5) + vision_tokens)
+        text_tokens = len(self.backend.encode("".join(texts), add_special_tokens=False).ids)
+        return min(self.max_length, text_tokens + vision_tokens)
 
     def _estimate_image(self, source) -> int:
         size = media.image_size(source, self.policy)

@@ -38,7 +38,8 @@ def embedding_instruction(instruction: str | None, default: str = EMBED_INSTRUCT
     return instruction or default
 
 
-def _user_parts(item: Item, fps: float | None, max_frames: int | None, frames_cap: int | None) -> list[Part]:
+def user_parts(item: Item, fps: float | None, max_frames: int | None, frames_cap: int | None,
+               field_prefix: str | None = None) -> list[Part]:
     """The item's parts with video settings filled in; an empty item is the text NULL.
 
     Video files take `fps`/`max_frames`; frame lists are capped by `frames_cap` (the reference
@@ -50,6 +51,8 @@ def _user_parts(item: Item, fps: float | None, max_frames: int | None, frames_ca
         if isinstance(p, VideoPart):
             cap = frames_cap if p.is_frames else max_frames
             p = dataclasses.replace(p, fps=p.fps or fps, max_frames=p.max_frames or cap)
+        if field_prefix:
+            p = dataclasses.replace(p, field=f"{field_prefix}.{p.field}")
         out.append(p)
     return out
 
@@ -60,7 +63,7 @@ def embedding_prompt(item: Item, default_instruction: str = EMBED_INSTRUCTION,
     instruction = embedding_instruction(item.instruction, default_instruction)
     return (
         Fixed(f"{IM_START}system\n{instruction}{IM_END}\n{IM_START}user\n"),
-        *_user_parts(item, fps, max_frames, max_frames),
+        *user_parts(item, fps, max_frames, max_frames),
         Fixed(f"{IM_END}\n{IM_START}assistant\n"),
     )
 
@@ -69,13 +72,19 @@ def reranking_prompt(query: Item, document: Item, instruction: str | None = None
                      fps: float | None = None, max_frames: int | None = None,
                      frames_cap: int | None = None) -> Prompt:
     """The yes/no judgement conversation of one (query, document) pair."""
-    instruction = instruction or RERANK_INSTRUCTION
     frames_cap = max_frames if frames_cap is None else frames_cap
+    return pair_prompt(user_parts(query, fps, max_frames, frames_cap),
+                       user_parts(document, fps, max_frames, frames_cap), instruction)
+
+
+def pair_prompt(query_parts: list[Part], document_parts: list[Part], instruction: str | None = None) -> Prompt:
+    """The judgement conversation from already expanded parts (lets a query's parts be shared by many pairs)."""
+    instruction = instruction or RERANK_INSTRUCTION
     return (
         Fixed(f"{IM_START}system\n{RERANK_SYSTEM}{IM_END}\n{IM_START}user\n<Instruct>: {instruction}<Query>:"),
-        *_user_parts(query, fps, max_frames, frames_cap),
+        *query_parts,
         Fixed("\n<Document>:"),
-        *_user_parts(document, fps, max_frames, frames_cap),
+        *document_parts,
         Fixed(f"{IM_END}\n{IM_START}assistant\n"),
     )
 

@@ -14,7 +14,7 @@ from .engine import Engine
 from .errors import InputError
 from .inputs import Item, to_item
 from .preprocess import VisionSettings
-from .prompts import reranking_prompt
+from .prompts import pair_prompt, user_parts
 
 
 @dataclass(frozen=True)
@@ -74,18 +74,25 @@ class Qwen3VLReranker:
                batch_size: int | None = None, show_progress: bool | None = False,
                on_error: str = "raise") -> list[float]:
         """One score in (0, 1) per document, in document order (NaN for skipped documents)."""
-        q = self._query(query)
-        documents = list(documents)
-        prompts = []
-        for i, doc in enumerate(documents):
-            item = to_item(doc, i)
-            prompts.append(reranking_prompt(q, item, instruction or self.default_instruction,
-                                            fps or self.fps, max_frames or self.max_frames, self.max_frames))
+        fps, max_frames = fps or self.fps, max_frames or self.max_frames
+        # The query's parts are built once and shared by every pair, so its media are read once.
+        q_parts = user_parts(self._query(query), fps, max_frames, self.max_frames, field_prefix="query")
+        instruction = instruction or self.default_instruction
+        prompts = [pair_prompt(q_parts, user_parts(to_item(doc, i), fps, max_frames, self.max_frames), instruction)
+                   for i, doc in enumerate(documents)]
         out = [float("nan")] * len(prompts)
-        for pos, score in self.engine.run(prompts, self._head, max_batch_tokens=max_batch_tokens,
-                                          batch_size=batch_size, on_error=on_error,
-                                          show_progress=show_progress, total=len(prompts), desc="reranking"):
-            out[pos] = float(score)
+        try:
+            for pos, score in self.engine.run(prompts, self._head, max_batch_tokens=max_batch_tokens,
+                                              batch_size=batch_size, on_error=on_error,
+                                              show_progress=show_progress, total=len(prompts), desc="reranking"):
+                out[pos] = float(score)
+        except InputError as e:
+            if e.field and e.field.startswith("query"):
+                raise InputError(e.cause, field=e.field) from None
+            raise
+        bad_query = next((f for f in self.last_stats.failures if f.field and f.field.startswith("query")), None)
+        if bad_query is not None:
+            raise InputError(bad_query.cause, field=bad_query.field)
         return out
 
     def process(self, inputs: Mapping[str, Any]) -> list[float]:

@@ -1,0 +1,124 @@
+"""The batching loop with fake prepare/forward: packing, order, errors, out-of-memory splitting."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qwen3_vl_embedding.batching import RunStats, plan_batches, run_batches
+from qwen3_vl_embedding.errors import InputError
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 3000), max_size=80), st.integers(1, 8000), st.one_of(st.none(), st.integers(1, 9)))
+def test_plan_batches_properties(costs, budget, max_items):
+    batches = plan_batches(costs, budget, max_items)
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(len(costs)))
+    for b in batches:
+        assert len(b) == 1 or len(b) * max(costs[i] for i in b) <= budget
+        assert max_items is None or len(b) <= max_items
+
+
+def test_plan_batches_groups_similar_lengths():
+    costs = [10, 1000, 12, 990, 11, 1010]
+    assert plan_batches(costs, 3100) == [[5, 1, 3], [2, 4, 0]]
+
+
+def fake_run(items, **kw):
+    return dict(run_batches(items, estimate=lambda x: x["cost"], prepare=prepare, forward=forward,
+                            length=lambda s: s["cost"], **kw))
+
+
+def prepare(x):
+    if x.get("bad"):
+        raise InputError("broken", field="image")
+    return x
+
+
+def forward(samples):
+    return torch.tensor([[float(s["value"])] for s in samples])
+
+
+def test_every_item_once_in_any_order_of_completion():
+    items = [{"cost": (i * 37) % 100 + 1, "value": i} for i in range(50)]
+    out = fake_run(items, max_batch_tokens=200, window=16)
+    assert sorted(out) == list(range(50))
+    assert all(out[i].item() == i for i in range(50))
+
+
+def test_raise_mode_locates_the_item():
+    items = [{"cost": 1, "value": 0}, {"cost": 1, "value": 1, "bad": True}]
+    with pytest.raises(InputError) as info:
+        fake_run(items)
+    assert info.value.index == 1 and info.value.field == "image" and "input 1" in str(info.value)
+
+
+def test_skip_mode_records_failures():
+    stats = RunStats()
+    items = [{"cost": 1, "value": i, "bad": i % 3 == 0} for i in range(9)]
+    out = fake_run(items, on_error="skip", stats=stats)
+    assert sorted(out) == [1, 2, 4, 5, 7, 8]
+    assert [f.index for f in sorted(stats.failures, key=lambda f: f.index)] == [0, 3, 6]
+    assert stats.failed == 3 and stats.items == 6
+
+
+def test_out_of_memory_splits_and_never_drops():
+    calls = []
+
+    def picky(samples):
+        calls.append(len(samples))
+        if len(samples) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return forward(samples)
+
+    stats = RunStats()
+    items = [{"cost": 1, "value": i} for i in range(8)]
+    out = dict(run_batches(items, estimate=lambda x: 1, prepare=prepare, forward=picky, length=lambda s: 1,
+                           max_batch_tokens=100, stats=stats))
+    assert sorted(out) == list(range(8)) and all(out[i].item() == i for i in range(8))
+    assert stats.oom_splits >= 3 and max(calls) == 8
+
+
+def test_generator_input_is_consumed_lazily():
+    """Memory stays bounded: the loop never holds more than a window plus the batches in flight."""
+    consumed = []
+    alive = []
+    peak = [0]
+    lock = threading.Lock()
+
+    def gen():
+        for i in range(1000):
+            consumed.append(i)
+            yield {"cost": 1, "value": i}
+
+    def tracking_prepare(x):
+        with lock:
+            alive.append(x["value"])
+            peak[0] = max(peak[0], len(alive))
+        return x
+
+    def tracking_forward(samples):
+        with lock:
+            for s in samples:
+                alive.remove(s["value"])
+        return forward(samples)
+
+    seen = 0
+    for pos, row in run_batches(gen(), estimate=lambda x: 1, prepare=tracking_prepare, forward=tracking_forward,
+                                length=lambda s: 1, max_batch_tokens=10, window=50, prefetch=2):
+        seen += 1
+        if seen == 10:
+            assert len(consumed) <= 100
+    assert seen == 1000
+    assert peak[0] <= 50 + 10
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        plan_batches([1], 0)
+    with pytest.raises(ValueError):
+        fake_run([{"cost": 1, "value": 0}], on_error="ignore")
