@@ -13,19 +13,23 @@ from qwen3_vl_embedding.errors import InputError
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(1, 3000), max_size=80), st.integers(1, 8000), st.one_of(st.none(), st.integers(1, 9)))
-def test_plan_batches_properties(costs, budget, max_items):
-    batches = plan_batches(costs, budget, max_items)
+@given(st.lists(st.integers(1, 3000), max_size=80), st.integers(1, 8000), st.one_of(st.none(), st.integers(1, 9)),
+       st.sampled_from([0.0, 0.5, 0.8]))
+def test_plan_batches_properties(costs, budget, max_items, min_fill):
+    batches = plan_batches(costs, budget, max_items, min_fill)
     flat = sorted(i for b in batches for i in b)
     assert flat == list(range(len(costs)))
     for b in batches:
-        assert len(b) == 1 or len(b) * max(costs[i] for i in b) <= budget
+        longest = max(costs[i] for i in b)
+        assert len(b) == 1 or len(b) * longest <= budget
         assert max_items is None or len(b) <= max_items
+        assert all(costs[i] >= min_fill * longest for i in b)
 
 
 def test_plan_batches_groups_similar_lengths():
     costs = [10, 1000, 12, 990, 11, 1010]
     assert plan_batches(costs, 3100) == [[5, 1, 3], [2, 4, 0]]
+    assert plan_batches([100, 90, 70, 60], 10_000, min_fill=0.8) == [[0, 1], [2, 3]]
 
 
 def fake_run(items, **kw):

@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 
 from . import media
-from .batching import DEFAULT_MAX_BATCH_TOKENS, RunStats, run_batches
+from .batching import DEFAULT_MAX_BATCH_TOKENS, RunStats, default_min_fill, run_batches
 from .model import Backbone, resolve_model_path
 from .preprocess import Preprocessor, Sample, VisionSettings
 from .prompts import Prompt
@@ -77,6 +77,7 @@ class Engine:
             length=lambda s: s.length,
             max_batch_tokens=max_batch_tokens or self.max_batch_tokens,
             batch_size=batch_size if batch_size is not None else self.batch_size,
+            min_fill=default_min_fill(self.runtime.device.type),
             on_error=on_error,
             workers=self.workers,
             stats=stats,

@@ -1,0 +1,95 @@
+"""Shared pieces of the benchmarks: machine description, checkpoints, memory sampling, result files."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import threading
+import time
+from contextlib import contextmanager
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+CACHE = os.path.join(ROOT, "bench", ".cache")
+RESULTS = os.path.join(ROOT, "bench", "results")
+
+
+def machine() -> dict:
+    """CPU model, cores, memory, torch version and device: printed beside every figure."""
+    import torch
+
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_gb = None
+    try:
+        with open("/proc/meminfo") as f:
+            mem_gb = round(int(f.readline().split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem_gb, "python": platform.python_version(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "gpu": gpu,
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def checkpoint(shape: str = "small", tied: bool = True) -> str:
+    """A random checkpoint of `shape`, built once and cached under bench/.cache."""
+    from checkpoint import build_checkpoint
+
+    path = os.path.join(CACHE, f"{shape}-{'tied' if tied else 'untied'}")
+    if not os.path.isfile(os.path.join(path, "model.safetensors")):
+        build_checkpoint(path, shape, tied=tied, seed=0)
+    return path
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+@contextmanager
+def peak_rss():
+    """Sample the resident set size every 5 ms; yields a dict whose 'peak_mb' is filled on exit."""
+    out = {"start_mb": rss_mb(), "peak_mb": 0.0}
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            out["peak_mb"] = max(out["peak_mb"], rss_mb())
+            time.sleep(0.005)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    try:
+        yield out
+    finally:
+        stop.set()
+        t.join()
+        out["peak_mb"] = max(out["peak_mb"], rss_mb())
+
+
+def write_result(name: str, rows: list[dict], extra: dict | None = None) -> str:
+    os.makedirs(RESULTS, exist_ok=True)
+    path = os.path.join(RESULTS, f"{name}.json")
+    with open(path, "w") as f:
+        json.dump({"benchmark": name, "machine": machine(), "rows": rows, **(extra or {})}, f, indent=2)
+    return path
+
+
+def markdown_table(rows: list[dict], columns: list[str]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:,.3g}" if abs(v) < 100 else f"{v:,.0f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
