@@ -41,12 +41,17 @@ def machine() -> dict:
 
 
 def checkpoint(shape: str = "small", tied: bool = True) -> str:
-    """A random checkpoint of `shape`, built once and cached under bench/.cache."""
+    """A random checkpoint of `shape`, built once and cached under bench/.cache (QVL_BENCH_CACHE).
+
+    The released shapes (2b, 8b) are written in bfloat16 and initialised on the GPU when there is one."""
+    import torch
     from checkpoint import build_checkpoint
 
-    path = os.path.join(CACHE, f"{shape}-{'tied' if tied else 'untied'}")
-    if not os.path.isfile(os.path.join(path, "model.safetensors")):
-        build_checkpoint(path, shape, tied=tied, seed=0)
+    big = shape in ("2b", "8b")
+    path = os.path.join(os.environ.get("QVL_BENCH_CACHE", CACHE), f"{shape}-{'tied' if tied else 'untied'}")
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        build_checkpoint(path, shape, tied=tied, seed=0, dtype="bfloat16" if big else "float32",
+                         device="cuda" if big and torch.cuda.is_available() else "cpu")
     return path
 
 
