@@ -107,10 +107,17 @@ def _check_media_source(source: Any, field: str, kind: str) -> Any:
         if not len(source):
             raise InputError(f"empty {kind} bytes", field=field)
         return bytes(source)
-    if kind == "image" and isinstance(source, Image.Image):
+    if kind == "image" and (isinstance(source, Image.Image) or is_image_loader(source)):
         return source
-    allowed = "a path, URL, data URI, bytes" + (" or PIL.Image" if kind == "image" else "")
+    allowed = "a path, URL, data URI, bytes" + (", PIL.Image or image loader" if kind == "image" else "")
     raise InputError(f"unsupported {kind} type {type(source).__name__}; expected {allowed}", field=field)
+
+
+def is_image_loader(source: Any) -> bool:
+    """A zero-argument callable returning a PIL image: read lazily, on a preprocessing worker thread.
+
+    It may carry a `size` attribute (width, height) so that batching can cost it without loading it."""
+    return callable(source) and not isinstance(source, (str, bytes, bytearray, memoryview, type))
 
 
 def _frames(frames: Sequence[Any], field: str) -> tuple:

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from urllib.parse import unquote, urlsplit
 
 from .errors import LimitError, MediaError, MediaPolicyError
+from .inputs import is_image_loader
 
 MiB = 1024 * 1024
 
@@ -132,6 +133,11 @@ def _open_pil(ref: Any, policy: MediaPolicy):
 
     if isinstance(ref, Image.Image):
         return ref
+    if is_image_loader(ref):
+        image = ref()
+        if not isinstance(image, Image.Image):
+            raise MediaError(f"an image loader must return a PIL image, got {type(image).__name__}")
+        return image
     if isinstance(ref, str) and not ref.startswith("data:") and not is_url(ref):
         path = local_path(ref, policy)
         if os.path.getsize(path) > policy.max_image_bytes:
@@ -155,6 +161,8 @@ def image_size(ref: Any, policy: MediaPolicy = DEFAULT_POLICY) -> tuple[int, int
 
     if isinstance(ref, Image.Image):
         return ref.size
+    if is_image_loader(ref):
+        return getattr(ref, "size", None)
     if isinstance(ref, str) and is_url(ref):
         return None
     try:

@@ -26,14 +26,14 @@ def _env(name: str, default: Any = None, cast: Callable[[str], Any] = str) -> An
         raise SystemExit(f"qvl: environment variable {name}={value!r} is not valid") from None
 
 
-def common_options() -> argparse.ArgumentParser:
-    """A parent parser with the model options every command accepts."""
+def common_options(default_reranker: str | None = RERANKER_2B) -> argparse.ArgumentParser:
+    """A parent parser with the model options every command accepts (`default_reranker=None`: none unless named)."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("model options (each also read from the environment variable shown)")
     g.add_argument("--model", default=_env("QVL_MODEL", EMBEDDING_2B),
                    help=f"embedding model: hub id or local folder [QVL_MODEL, default {EMBEDDING_2B}]")
-    g.add_argument("--reranker", default=_env("QVL_RERANKER", RERANKER_2B),
-                   help=f"reranker model: hub id or local folder [QVL_RERANKER, default {RERANKER_2B}]")
+    g.add_argument("--reranker", default=_env("QVL_RERANKER", default_reranker),
+                   help=f"reranker model: hub id or local folder [QVL_RERANKER, default {default_reranker or 'none'}]")
     g.add_argument("--dim", type=int, default=_env("QVL_DIM", None, int),
                    help="Matryoshka dimension, 64 up to the model's size [QVL_DIM, default: full]")
     g.add_argument("--precision", default=_env("QVL_PRECISION", "float32"),
@@ -85,6 +85,12 @@ def run_handler(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("qvl: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK
     except (Qwen3VLError, ValueError, OSError, ImportError) as e:
         if getattr(args, "verbose", False):
             raise

@@ -1,0 +1,189 @@
+"""`qvl index PATH... --db DIR`: embed folders of images, videos, PDFs and texts into a local index."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from typing import Any
+
+from .common import EXIT_OK, load_embedder, show_progress
+
+EPILOG = """\
+examples:
+  qvl index ~/Pictures ~/Documents --db ~/qvl-index
+  qvl index ./footage --db ./idx --clip-seconds 5 --precision int8
+  qvl index ./docs --db ./idx --model ./models/Qwen3-VL-Embedding-2B --dim 1024
+  qvl index --db ./idx --rebuild-ann            # rebuild the approximate index from the stored vectors
+  qvl index --db ./idx --rebuild-ann int8       # ... with int8 codes from now on
+
+Images (jpg jpeg png webp gif bmp tiff), videos (mp4 mov mkv webm avi, one record per clip), PDFs (one
+record per page) and texts (txt md markdown rst, chunks of tokens). A re-run embeds only new and changed
+files and forgets deleted ones; an interrupted run resumes where it stopped.
+Exit status: 0 every supported file indexed, 2 some skipped (listed with the reason), 1 fatal error.
+"""
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser("index", parents=[common], help="index folders of images, videos, PDFs and texts",
+                              description="Embed files into a local multimodal index (SQLite + ANN file).",
+                              epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to index")
+    p.add_argument("--db", default=os.environ.get("QVL_DB") or None, metavar="DIR", help="index folder [QVL_DB]")
+    p.add_argument("--json", action="store_true", help="print a JSON summary (no progress bar)")
+    g = p.add_argument_group("splitting files")
+    g.add_argument("--clip-seconds", type=float, default=10.0, metavar="S",
+                   help="video clip length [default: 10]")
+    g.add_argument("--chunk-tokens", type=int, default=512, metavar="N",
+                   help="text chunk size in tokens [default: 512]")
+    g.add_argument("--chunk-overlap", type=int, default=None, metavar="N",
+                   help="tokens shared by consecutive chunks [default: an eighth of a chunk, 64]")
+    g.add_argument("--hidden", action="store_true", help="also index files and folders whose names start with '.'")
+    g = p.add_argument_group("index")
+    g.add_argument("--query-instruction", default=None, metavar="TEXT",
+                   help="instruction for queries, stored in a new index [default: retrieval of images, "
+                        "videos, pages or text]")
+    g.add_argument("--exact-threshold", type=int, default=None, metavar="N",
+                   help="build the approximate index from this many vectors; below it search is exact "
+                        "(new index only) [default: 20000]")
+    g.add_argument("--force", action="store_true", help="embed every file again, changed or not")
+    g.add_argument("--rehash", action="store_true", help="hash every file, even when size and mtime are unchanged")
+    g.add_argument("--rebuild-ann", nargs="?", const="keep", default=None, metavar="PRECISION",
+                   choices=["keep", "float32", "float16", "int8"],
+                   help="rebuild the approximate index from the stored vectors, with new codes when a "
+                        "precision is given")
+    g.add_argument("--batch-size", type=int, default=None, metavar="N", help="at most this many items per forward pass")
+    g.add_argument("--max-batch-tokens", type=int, default=None, metavar="N",
+                   help="token budget of a forward pass [default: 16384]")
+    p.set_defaults(handler=run)
+
+
+def _info(args: argparse.Namespace, message: str) -> None:
+    if not args.quiet and not args.json:
+        print(message, file=sys.stderr)
+
+
+def open_for_indexing(args: argparse.Namespace, ingest_settings: dict):
+    """The store opened for writing and a compatible embedder (the lock is taken before the model loads)."""
+    from ..index import ann
+    from ..index.store import (QUERY_INSTRUCTION, IndexMeta, check_compatible, fingerprint, open_store,
+                               store_exists)
+    from ..pooling import check_dim
+
+    if store_exists(args.db):
+        store = open_store(args.db, write=True)
+        try:
+            meta = store.meta
+            check_compatible(meta, args.model, args.dim)
+            if args.precision not in ("float32", meta.precision) and args.rebuild_ann in (None, "keep"):
+                _info(args, f"qvl: the index keeps its precision {meta.precision}; --rebuild-ann {args.precision} "
+                            f"changes it")
+            embedder = load_embedder(args)
+            check_compatible(meta, args.model, args.dim, model_dim=embedder.dim)
+            check_compatible(meta, args.model, args.dim, fingerprint(embedder, meta.dim))
+        except BaseException:
+            store.close()
+            raise
+        return store, embedder
+    if args.precision not in ann.PRECISIONS:
+        raise ValueError(f"an index stores {', '.join(ann.PRECISIONS)} vectors; got --precision {args.precision}")
+    if args.exact_threshold is not None and args.exact_threshold < 1:
+        raise ValueError(f"--exact-threshold must be positive, got {args.exact_threshold}")
+    embedder = load_embedder(args)
+    dim = check_dim(args.dim, embedder.dim)
+    extra = {"exact_threshold": args.exact_threshold} if args.exact_threshold else {}
+    meta = IndexMeta(model=args.model, dim=dim, precision=args.precision,
+                     document_instruction=embedder.default_instruction,
+                     query_instruction=args.query_instruction or QUERY_INSTRUCTION,
+                     fingerprint=fingerprint(embedder, dim), settings=ingest_settings, **extra)
+    return open_store(args.db, meta, write=True), embedder
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..index.indexer import Indexer, IndexOptions, progress_bar
+    from ..index.ingest import IngestOptions
+
+    if not args.db:
+        raise ValueError("where should the index go? pass --db DIR (or set QVL_DB)")
+    if not args.paths and not args.rebuild_ann:
+        raise ValueError("nothing to index: pass files or folders (or --rebuild-ann)")
+    for path in args.paths:
+        if not os.path.exists(os.path.expanduser(path)):
+            raise FileNotFoundError(f"no such file or folder: {path}")
+    if args.rebuild_ann and not args.paths:
+        from ..index.store import open_store
+
+        with open_store(args.db, write=True) as store:
+            store.optimize(rebuild=True, precision=_new_precision(args))
+            facts = store.describe()
+        _print_rebuilt(args, facts)
+        return EXIT_OK
+    overlap = args.chunk_overlap if args.chunk_overlap is not None else args.chunk_tokens // 8
+    ingest = IngestOptions(args.clip_seconds, args.chunk_tokens, overlap)
+    store, embedder = open_for_indexing(args, ingest.settings())
+    ingest = dataclasses.replace(ingest, max_pixels=embedder.engine.preprocessor.settings.max_pixels)
+    options = IndexOptions(ingest, hidden=args.hidden, force=args.force, rehash=args.rehash,
+                           max_batch_tokens=args.max_batch_tokens, batch_size=args.batch_size,
+                           rebuild_ann=bool(args.rebuild_ann), ann_precision=_new_precision(args))
+    bar = progress_bar(show_progress(args))
+    indexer = Indexer(store, embedder, options, bar)
+    try:
+        with store:
+            report = indexer.run(args.paths)
+            facts = store.describe()
+    except KeyboardInterrupt:
+        print(f"qvl: stopped after {indexer.report.items_added} new item(s), all committed; run the same "
+              f"command again to go on", file=sys.stderr)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.json:
+        print(json.dumps({"db": store.location, **report.to_json(), "records": facts["records"],
+                          "by_modality": facts["by_modality"]}, indent=2))
+    else:
+        _print_report(args, report, facts)
+    return report.exit_status
+
+
+def _new_precision(args: argparse.Namespace) -> str | None:
+    return None if args.rebuild_ann == "keep" else args.rebuild_ann
+
+
+def _print_report(args: argparse.Namespace, report, facts: dict) -> None:
+    from ..index.display import display_path
+
+    for p in report.skipped:
+        print(f"qvl: skipped {display_path(p.path)}: {p.reason}", file=sys.stderr)
+    if args.verbose or len(report.ignored) <= 10:
+        for p in report.ignored:
+            print(f"qvl: ignored {display_path(p.path)}: {p.reason}", file=sys.stderr)
+    else:
+        kinds: dict[str, int] = {}
+        for p in report.ignored:
+            kinds[p.reason] = kinds.get(p.reason, 0) + 1
+        summary = ", ".join(f"{n} {reason}" for reason, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
+        print(f"qvl: ignored {len(report.ignored)} files ({summary}); -v lists them", file=sys.stderr)
+    if args.quiet:
+        return
+    parts = [f"indexed {report.indexed_files} file(s), {report.items_added} item(s) in {report.seconds:.1f} s"]
+    if report.unchanged_files:
+        parts.append(f"{report.unchanged_files} unchanged")
+    if report.removed_files:
+        parts.append(f"{report.removed_files} removed")
+    if report.skipped:
+        parts.append(f"{len(report.skipped)} skipped")
+    counts = ", ".join(f"{n} {m}" for m, n in sorted(facts["by_modality"].items()))
+    print("; ".join(parts))
+    print(f"{facts['location']}: {facts['records']} record(s)" + (f" ({counts})" if counts else ""))
+
+
+def _print_rebuilt(args: argparse.Namespace, facts: dict) -> None:
+    if args.json:
+        print(json.dumps({"db": facts["location"], "records": facts["records"], "ann": facts["ann"]}, indent=2))
+    elif not args.quiet:
+        ann = facts["ann"]
+        print(f"{facts['location']}: {facts['records']} record(s); " +
+              (f"approximate index rebuilt ({ann['vectors']} vectors, {ann['nlist']} lists)" if ann
+               else "below the exact-search threshold: no approximate index needed"))

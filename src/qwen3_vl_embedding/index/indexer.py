@@ -1,0 +1,293 @@
+"""`qvl index`: bring a store up to date with folders of files, streaming, resumable and incremental.
+
+The walk lists files first (cheap: names and stat), removes the records of files that no longer
+exist, then streams the units of new and changed files through `Qwen3VLEmbedder.iter_embed`.
+Vectors are written to the store as batches finish and committed every `commit_seconds`, so an
+interrupted run keeps what it had committed; each file's state says whether it is complete, and a
+re-run embeds only what is missing (record ids are deterministic). Unchanged files are recognised
+by size and mtime, then by content hash (a touched but identical file is not embedded again).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from ..batching import RunStats
+from . import ingest
+from .ingest import Found, IngestOptions, Problem, UnitError
+from .records import FileState, Record, record_id
+from .store import Store
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    ingest: IngestOptions = field(default_factory=IngestOptions)
+    hidden: bool = False  # also index names starting with '.'
+    force: bool = False  # embed every file again
+    rehash: bool = False  # hash files even when size and mtime are unchanged
+    commit_seconds: float = 1.0
+    max_batch_tokens: int | None = None
+    batch_size: int | None = None
+    rebuild_ann: bool = False  # rebuild the approximate index at the end instead of updating it
+    ann_precision: str | None = None  # with rebuild_ann: new codes for it
+
+
+@dataclass
+class IndexReport:
+    """What a run did. `skipped`: supported files not (fully) indexed; `ignored`: unsupported files."""
+
+    files_seen: int = 0
+    indexed_files: int = 0
+    items_added: int = 0
+    unchanged_files: int = 0
+    removed_files: int = 0
+    removed_records: int = 0
+    skipped: list[Problem] = field(default_factory=list)
+    ignored: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def exit_status(self) -> int:
+        """0 when every supported file was indexed, 2 when some were skipped."""
+        return 2 if self.skipped else 0
+
+    def to_json(self) -> dict:
+        return {"files_seen": self.files_seen, "indexed_files": self.indexed_files, "items_added": self.items_added,
+                "unchanged_files": self.unchanged_files, "removed_files": self.removed_files,
+                "removed_records": self.removed_records,
+                "skipped": [{"path": p.path, "reason": p.reason} for p in self.skipped],
+                "ignored": [{"path": p.path, "reason": p.reason} for p in self.ignored],
+                "seconds": round(self.seconds, 3), "interrupted": self.interrupted}
+
+
+@dataclass
+class _File:
+    """A file being embedded: how many of its units are still out, and what failed."""
+
+    found: Found
+    content_hash: str
+    resume: bool = False  # an earlier run stored some of its units already
+    expected: int | None = None  # units to embed, known once all of them have been generated
+    done: int = 0
+    stored: int = 0  # units found in the store (resumed files)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.expected is not None and self.done + len(self.failures) >= self.expected
+
+
+class Indexer:
+    """One run of `qvl index` over a store with an embedder."""
+
+    def __init__(self, store: Store, embedder: Any, options: IndexOptions | None = None,
+                 progress: Any = None):
+        self.store = store
+        self.embedder = embedder
+        self.options = options or IndexOptions()
+        self.progress = progress  # a tqdm-like bar over files, or None
+        self.meta = store.meta
+        self.report = IndexReport()
+        self._pending: dict[int, tuple[_File, ingest.Unit]] = {}
+        self._open: list[_File] = []
+        self._buffer: list[tuple[Record, np.ndarray]] = []
+        self._last_commit = time.monotonic()
+        self._started = time.perf_counter()
+        self._tokenizer = embedder.engine.tokenizer.backend_tokenizer
+
+    # the run -----------------------------------------------------------------------------------
+    def run(self, roots: Iterable[str]) -> IndexReport:
+        started = self._started = time.perf_counter()
+        roots = list(roots)
+        try:
+            todo = self._plan(roots)
+            if self.progress is not None:
+                self.progress.reset(total=len(todo))
+            self._embed(todo)
+            self.store.commit()
+            self.store.optimize(self.options.rebuild_ann, self.options.ann_precision)
+        except KeyboardInterrupt:
+            self.report.interrupted = True
+            raise
+        finally:
+            self._flush()
+            self.store.commit()
+            ingest.close_documents_quietly()
+            self.report.seconds = time.perf_counter() - started
+        return self.report
+
+    def _plan(self, roots: list[str]) -> list[tuple[Found, FileState | None]]:
+        """Walk, drop the records of vanished files, and list the files that may need embedding."""
+        for root in roots:
+            if not os.path.exists(os.path.expanduser(root)):
+                raise FileNotFoundError(f"no such file or folder: {root}")
+        states = self.store.file_states()
+        found: list[Found] = []
+        for entry in ingest.walk(roots, exclude=[self.store.location], hidden=self.options.hidden):
+            if isinstance(entry, Problem):
+                (self.report.skipped if entry.supported else self.report.ignored).append(entry)
+            elif entry.modality is None:
+                self.report.ignored.append(Problem(entry.path, f"unsupported file type "
+                                                   f"({os.path.splitext(entry.path)[1] or 'no extension'})", False))
+            else:
+                found.append(entry)
+        self.report.files_seen = len(found)
+        real_roots = [os.path.realpath(os.path.expanduser(r)) for r in roots]
+        gone = [p for p in states if _under(p, real_roots) and not os.path.exists(p)]
+        if gone:
+            self.report.removed_records = self.store.delete_paths(gone)
+            self.report.removed_files = len(gone)
+            self.store.commit()
+        todo = []
+        for f in found:
+            state = states.get(f.path)
+            if (state is not None and state.status == "done" and not self.options.force and not self.options.rehash
+                    and state.size == f.size and state.mtime == f.mtime):
+                self.report.unchanged_files += 1
+            else:
+                todo.append((f, state))
+        return todo
+
+    def _embed(self, todo: list[tuple[Found, FileState | None]]) -> None:
+        stats = RunStats()
+        seen_failures = 0
+        t0 = time.perf_counter()
+        for pos, vector in self.embedder.iter_embed(
+                self._inputs(todo), dim=self.meta.dim, instruction=self.meta.document_instruction,
+                on_error="skip", show_progress=False, stats=stats,
+                max_batch_tokens=self.options.max_batch_tokens, batch_size=self.options.batch_size):
+            seen_failures = self._failures(stats, seen_failures)
+            file, unit = self._pending.pop(pos)
+            self._buffer.append((self._record(file, unit), vector))
+            file.done += 1
+            self._settle()
+        self._failures(stats, seen_failures)
+        self._settle()
+        self.report.embed_seconds = time.perf_counter() - t0
+
+    def _inputs(self, todo: list[tuple[Found, FileState | None]]) -> Iterator[Any]:
+        """Embedder inputs of every unit still missing; registers what each position belongs to."""
+        position = 0
+        for found, state in todo:
+            file = self._begin(found, state)
+            if file is None:
+                continue
+            try:
+                units = ingest.units(found, self.options.ingest, self._tokenizer)
+            except UnitError as e:
+                self._fail(file, str(e))
+                continue
+            existing = self.store.record_ids(found.path) if file.resume else set()
+            for unit in units:
+                if record_id(found.path, found.modality, unit.number) in existing:
+                    file.stored += 1
+                    continue
+                self._pending[position] = (file, unit)
+                position += 1
+                yield unit.input
+            file.expected = len(units) - file.stored
+            self._open.append(file)
+            self._settle()
+
+    def _begin(self, found: Found, state: FileState | None) -> _File | None:
+        """Hash the file; None when it is unchanged, else record it as being indexed."""
+        try:
+            digest = ingest.content_hash(found.path)
+        except OSError as e:
+            self.report.skipped.append(Problem(found.path, f"cannot read: {e.strerror or e}"))
+            self._tick()
+            return None
+        same = state is not None and state.content_hash == digest and not self.options.force
+        if same and state.status == "done":
+            if state.mtime != found.mtime or state.size != found.size:
+                self.store.put_file(FileState(found.path, digest, found.size, found.mtime, found.modality, "done",
+                                              state.records))
+            self.report.unchanged_files += 1
+            self._tick()
+            return None
+        self.store.put_file(FileState(found.path, digest, found.size, found.mtime, found.modality, "partial"),
+                            drop_records=state is not None and not same)
+        return _File(found, digest, resume=same)
+
+    def _record(self, file: _File, unit: ingest.Unit) -> Record:
+        f = file.found
+        return Record(record_id(f.path, f.modality, unit.number), f.path, f.modality, file.content_hash, f.mtime,
+                      self.meta.model, self.meta.document_instruction, self.meta.dim, unit.page, unit.start,
+                      unit.end, unit.chunk, unit.text)
+
+    def _failures(self, stats: RunStats, seen: int) -> int:
+        for failure in stats.failures[seen:]:
+            file, _ = self._pending.pop(failure.index)
+            file.failures.append(failure.cause)
+        return len(stats.failures)
+
+    def _fail(self, file: _File, reason: str) -> None:
+        f = file.found
+        self.store.put_file(FileState(f.path, file.content_hash, f.size, f.mtime, f.modality, "failed", 0, reason))
+        self.report.skipped.append(Problem(f.path, reason))
+        self._tick()
+
+    def _settle(self) -> None:
+        """Close the files whose units have all come back; commit when it is time."""
+        finished = [f for f in self._open if f.complete]
+        if finished:
+            self._flush()
+            self._open = [f for f in self._open if not f.complete]
+            for file in finished:
+                self._finish(file)
+        if time.monotonic() - self._last_commit >= self.options.commit_seconds:
+            self._flush()
+            self.store.commit()
+            self._last_commit = time.monotonic()
+
+    def _finish(self, file: _File) -> None:
+        f = file.found
+        stored = file.stored + file.done
+        if file.failures:
+            total = file.expected + file.stored
+            what = f"{len(file.failures)} of {total} parts failed: " if total > 1 else ""
+            reason = what + file.failures[0]
+            self.store.put_file(FileState(f.path, file.content_hash, f.size, f.mtime, f.modality, "failed", stored,
+                                          reason))
+            self.report.skipped.append(Problem(f.path, reason))
+        else:
+            self.store.put_file(FileState(f.path, file.content_hash, f.size, f.mtime, f.modality, "done", stored))
+            self.report.indexed_files += 1
+        self._tick()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            records = [r for r, _ in self._buffer]
+            self.store.add(records, np.stack([v for _, v in self._buffer]))
+            self.report.items_added += len(records)
+            if self.progress is not None:
+                rate = self.report.items_added / max(time.perf_counter() - self._started, 1e-9)
+                self.progress.set_postfix_str(f"{self.report.items_added} items, {rate:.1f} items/s", refresh=False)
+            self._buffer = []
+
+    def _tick(self) -> None:
+        if self.progress is not None:
+            self.progress.update(1)
+
+
+def _under(path: str, roots: list[str]) -> bool:
+    """True when `path` is one of `roots` (real paths) or inside one of them."""
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def progress_bar(enabled: bool | None):
+    """A tqdm bar over files (items and rate in its postfix), or None when not on a terminal."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=0, desc="indexing", unit="file", dynamic_ncols=True)

@@ -1,0 +1,185 @@
+"""The store interface: what `qvl index` and `qvl search` need from wherever vectors live.
+
+A store holds records (see records.py) with their float vectors, the state of every indexed file
+(for incremental runs) and the metadata the vectors were made with. The embedded SQLite store
+(sqlite_store.py) implements it; a distributed vector database implements the same methods:
+
+    open_store(location, meta=None, write=False) -> Store
+    store.meta                          IndexMeta: model, dim, precision, instructions, fingerprint
+    store.file_states()                 {path: FileState}: for incremental runs
+    store.record_ids(path)              ids already stored for a file (to resume it)
+    store.put_file(state, drop_records) record a file's state; drop its old records when it changed
+    store.add(records, vectors)         insert or replace by record id (so resuming never duplicates)
+    store.delete_paths(paths)           forget files: their records and their states
+    store.commit()                      make everything so far durable
+    store.optimize(rebuild, precision)  bring derived structures (the ANN index) up to date
+    store.search(vector, k, filters)    [Hit], best first, exact cosine scores (options: nprobe...)
+    store.count()                       {modality: records}
+    store.describe()                    facts for `qvl info` (sizes, files by status, ANN state)
+    store.close()
+
+Vectors given to `add` and `search` are float32 of length `meta.dim`, L2-normalised.
+"""
+from __future__ import annotations
+
+import base64
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ..constants import EMBED_INSTRUCTION
+from ..errors import Qwen3VLError
+from .records import FileState, Filters, Hit, Record
+
+SCHEMA_VERSION = 1
+QUERY_INSTRUCTION = "Retrieve images, videos, document pages or text relevant to the user's query."
+FINGERPRINT_TEXT = "qvl model fingerprint: a red kite above a harbour at dawn, 1 2 3."
+FINGERPRINT_MIN_COSINE = 0.98  # the same weights in bfloat16 on a GPU and float32 on a CPU agree to > 0.99
+DEFAULT_EXACT_THRESHOLD = 20_000
+
+
+class StoreError(Qwen3VLError):
+    """The index cannot be opened or used as asked."""
+
+
+class StoreLockedError(StoreError):
+    """Another process is writing to the index."""
+
+
+class IndexMismatchError(StoreError):
+    """The model or dimension asked for is not the one the index was built with."""
+
+
+@dataclass(frozen=True)
+class IndexMeta:
+    """What every vector of an index was made with; fixed when the index is created.
+
+    precision: codes of the approximate index (float32, float16 or int8); stored vectors stay float32.
+    fingerprint: the model's embedding of FINGERPRINT_TEXT at `dim`, to recognise the model by what it
+    computes rather than by its name (a hub id and a local copy of it are the same model).
+    exact_threshold: below this many vectors search is exact and no approximate index is kept."""
+
+    model: str
+    dim: int
+    precision: str = "float32"
+    document_instruction: str = EMBED_INSTRUCTION
+    query_instruction: str = QUERY_INSTRUCTION
+    fingerprint: tuple[float, ...] = ()
+    exact_threshold: int = DEFAULT_EXACT_THRESHOLD
+    settings: dict = field(default_factory=dict)  # ingestion settings (clip seconds, chunk tokens...)
+    created: float = field(default_factory=time.time)
+    version: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["fingerprint"] = base64.b64encode(np.asarray(self.fingerprint, "<f4").tobytes()).decode()
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "IndexMeta":
+        d = dict(d)
+        d["fingerprint"] = tuple(float(x) for x in np.frombuffer(base64.b64decode(d.get("fingerprint", "")), "<f4"))
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+class Store(ABC):
+    """See the module docstring. Stores are context managers; `close` releases any write lock."""
+
+    meta: IndexMeta
+    location: str
+
+    @abstractmethod
+    def file_states(self) -> dict[str, FileState]: ...
+
+    @abstractmethod
+    def record_ids(self, path: str) -> set[int]: ...
+
+    @abstractmethod
+    def put_file(self, state: FileState, drop_records: bool = False) -> None: ...
+
+    @abstractmethod
+    def add(self, records: Sequence[Record], vectors: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def delete_paths(self, paths: Iterable[str]) -> int: ...
+
+    @abstractmethod
+    def search(self, vector: np.ndarray, k: int = 10, filters: Filters | None = None, **options: Any) -> list[Hit]:
+        """`options`: backend tuning, such as nprobe for an IVF index."""
+
+    @abstractmethod
+    def count(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]: ...
+
+    def commit(self) -> None:
+        """Make all writes so far durable (a no-op for stores that write through)."""
+
+    def optimize(self, rebuild: bool = False, precision: str | None = None) -> None:
+        """Bring derived structures (an approximate index) up to date; `rebuild` starts them afresh,
+        with new codes when `precision` is given."""
+
+    def close(self) -> None:
+        """Release resources and locks."""
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_store(location: str, meta: IndexMeta | None = None, *, write: bool = False, **options: Any) -> Store:
+    """Open the index at `location` (a folder for the embedded store); create it from `meta` when absent.
+
+    write=True takes the index's writer lock (StoreLockedError when another process holds it)."""
+    if "://" in location:
+        scheme = location.split("://", 1)[0]
+        raise StoreError(f"no store backend for {scheme}:// in this version; pass a folder for the embedded store")
+    from .sqlite_store import SqliteStore
+
+    return SqliteStore(location, meta, write=write, **options)
+
+
+def store_exists(location: str) -> bool:
+    """True when `location` already holds an index."""
+    if "://" in location:
+        return True  # a server decides; open_store says what is wrong
+    from .sqlite_store import SqliteStore
+
+    return SqliteStore.exists(location)
+
+
+def fingerprint(embedder: Any, dim: int) -> tuple[float, ...]:
+    """The model's embedding of FINGERPRINT_TEXT (default instruction) at `dim`."""
+    vec = embedder.embed([{"text": FINGERPRINT_TEXT}], dim=dim, show_progress=False)[0]
+    return tuple(float(x) for x in vec)
+
+
+def check_compatible(meta: IndexMeta, model: str, dim: int | None, fp: tuple[float, ...] | None = None,
+                     model_dim: int | None = None) -> None:
+    """Refuse (IndexMismatchError) a dimension or a model that differs from the index's.
+
+    `dim` None means "whatever the index has". `fp` is the model's fingerprint at `meta.dim`, and
+    `model_dim` its full size; the model's name alone never decides, so a local copy of the hub model
+    is accepted."""
+    how = f"use --model {meta.model} --dim {meta.dim} (what it was built with), or another --db"
+    if dim is not None and dim != meta.dim:
+        raise IndexMismatchError(f"the index was built with dim {meta.dim}, not {dim}: {how}")
+    if model_dim is not None and model_dim < meta.dim:
+        raise IndexMismatchError(f"the index was built with model {meta.model} (dim {meta.dim}); {model} makes "
+                                 f"{model_dim}-dimensional embeddings: {how}")
+    if fp is None or not meta.fingerprint:
+        return
+    a, b = np.asarray(meta.fingerprint, np.float32), np.asarray(fp, np.float32)
+    same = a.shape == b.shape and float(a @ b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12) \
+        >= FINGERPRINT_MIN_COSINE
+    if not same:
+        raise IndexMismatchError(
+            f"the index was built with model {meta.model} (dim {meta.dim}); {model} computes different "
+            f"embeddings, so its vectors cannot be compared with the index's: {how}")

@@ -1,0 +1,58 @@
+"""Run `qvl` in-process for the tests, reusing the session's tiny models instead of loading them per call."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from dataclasses import dataclass
+
+import pytest
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+
+@contextlib.contextmanager
+def qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir):
+    from qwen3_vl_embedding import Qwen3VLEmbedder, Qwen3VLReranker
+    from qwen3_vl_embedding.cli import embed as cli_embed
+    from qwen3_vl_embedding.cli import index as cli_index
+    from qwen3_vl_embedding.cli import main
+    from qwen3_vl_embedding.cli import rerank as cli_rerank
+    from qwen3_vl_embedding.cli import search as cli_search
+
+    embedders = {tiny_model_dir: embedder}
+    rerankers = {tiny_untied_dir: reranker}
+
+    def load_embedder(args, model=None, **extra):
+        path = model or args.model
+        if path not in embedders:
+            embedders[path] = Qwen3VLEmbedder(path, workers=2)
+        return embedders[path]
+
+    def load_reranker(args, model=None, **extra):
+        path = model or args.reranker
+        if path not in rerankers:
+            rerankers[path] = Qwen3VLReranker(path, workers=2)
+        return rerankers[path]
+
+    def run(*argv: str, models: bool = True) -> Result:
+        extra = ["--model", tiny_model_dir, "--reranker", tiny_untied_dir] if models else []
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([*argv, *extra])
+        return Result(code, out.getvalue(), err.getvalue())
+
+    with pytest.MonkeyPatch.context() as mp:
+        for module in (cli_index, cli_search, cli_embed):
+            mp.setattr(module, "load_embedder", load_embedder)
+        for module in (cli_search, cli_rerank):
+            mp.setattr(module, "load_reranker", load_reranker)
+        yield run

@@ -1,0 +1,84 @@
+"""Real processes: kill -9 of a running `qvl index` and resume; a second writer; a reader meanwhile."""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from index_cli import qvl_runner
+from index_corpus import long_text
+
+from qwen3_vl_embedding.index import ingest
+from qwen3_vl_embedding.index.records import record_id
+
+SPLIT = ["--chunk-tokens", "16", "--chunk-overlap", "0"]
+SLOW = ["--batch-size", "1"]  # one item per forward pass: the killed run is sure to be mid-way
+FILES = 8
+
+
+def count(db: str) -> int:
+    try:
+        with sqlite3.connect(os.path.join(db, "index.sqlite"), timeout=30) as conn:
+            return conn.execute("SELECT count(*) FROM records").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+@pytest.mark.timeout(120)
+def test_kill_9_second_writer_reader_and_resume(embedder, reranker, tiny_model_dir, tiny_untied_dir, tmp_path):
+    root = tmp_path / "texts"
+    root.mkdir()
+    for i in range(FILES):
+        (root / f"part{i}.md").write_text(long_text(4000, seed=i))
+    db = str(tmp_path / "db")
+    tok = embedder.engine.tokenizer.backend_tokenizer
+    expected = {record_id(os.path.realpath(root / f"part{i}.md"), "text", n)
+                for i in range(FILES) for n in range(len(ingest.chunk_text((root / f"part{i}.md").read_text(), tok,
+                                                                            16, 0)))}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.Popen([sys.executable, "-m", "qwen3_vl_embedding", "index", str(root), "--db", db,
+                             "--model", tiny_model_dir, "-q", *SPLIT, *SLOW], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 90
+        while count(db) == 0:
+            assert proc.poll() is None, f"qvl index ended early: {proc.communicate()[1].decode()[-2000:]}"
+            assert time.monotonic() < deadline, "qvl index committed nothing in 90 s"
+            time.sleep(0.05)
+        with qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir) as qvl:
+            second = qvl("index", str(root), "--db", db, *SPLIT)
+            assert second.code == 1 and "being written by another qvl index" in second.err
+            assert f"pid {proc.pid}" in second.err
+            visible = count(db)  # committed records only grow: the search sees at least these
+            during = qvl("search", "harbour", "--db", db, "--json")
+            assert during.code == 0 and len(during.json()) >= min(10, visible)
+            assert proc.poll() is None, "the run ended before it could be killed: make the workload larger"
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            killed_at = count(db)
+            assert 0 < killed_at < len(expected)
+            with sqlite3.connect(os.path.join(db, "index.sqlite")) as conn:
+                assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+                statuses = dict(conn.execute("SELECT status, count(*) FROM files GROUP BY status").fetchall())
+            assert statuses.get("partial", 0) >= 1  # a file was cut in the middle
+            resumed = qvl("index", str(root), "--db", db, "--json", *SPLIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert resumed.code == 0, resumed.err
+    summary = resumed.json()
+    assert summary["items_added"] == len(expected) - killed_at
+    with sqlite3.connect(os.path.join(db, "index.sqlite")) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM records")]
+        assert len(ids) == len(set(ids)) and set(ids) == expected
+        assert conn.execute("SELECT DISTINCT status FROM files").fetchall() == [("done",)]
+        sample = conn.execute("SELECT r.text, v.vector FROM records r JOIN vectors v USING (id) "
+                              "ORDER BY r.id LIMIT 24").fetchall()
+    want = embedder.embed([{"text": t} for t, _ in sample])
+    assert np.allclose(np.stack([np.frombuffer(v, "<f4") for _, v in sample]), want, atol=1e-5)
