@@ -14,7 +14,7 @@ from .engine import Engine
 from .errors import InputError
 from .inputs import Item, to_item
 from .preprocess import VisionSettings
-from .prompts import pair_prompt, user_parts
+from .prompts import Prompt, pair_prompt, user_parts
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ class Qwen3VLReranker:
     def __repr__(self) -> str:
         return f"Qwen3VLReranker({self.engine.name!r}, {self.engine.runtime.describe()})"
 
-    def _head(self, hidden: torch.Tensor) -> torch.Tensor:
+    def head(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Scores in (0, 1) of last hidden states (n, hidden): sigmoid of the yes-minus-no logit."""
         return torch.sigmoid(hidden @ self.score_weight)
 
     def _query(self, query: Any) -> Item:
@@ -69,20 +70,27 @@ class Qwen3VLReranker:
         except InputError as e:
             raise e.located(field_prefix="query") from None
 
+    def pair_prompts(self, query: Any, documents: Iterable[Any], *, instruction: str | None = None,
+                     fps: float | None = None, max_frames: int | None = None) -> list[Prompt]:
+        """The judgement prompt of each (query, document) pair, for `engine.run` with `head`.
+
+        Raises InputError for a malformed query (field "query...") or document (its index)."""
+        fps, max_frames = fps or self.fps, max_frames or self.max_frames
+        # The query's parts are built once and shared by every pair, so its media are read once.
+        q_parts = user_parts(self._query(query), fps, max_frames, self.max_frames, field_prefix="query")
+        instruction = instruction or self.default_instruction
+        return [pair_prompt(q_parts, user_parts(to_item(doc, i), fps, max_frames, self.max_frames), instruction)
+                for i, doc in enumerate(documents)]
+
     def scores(self, query: Any, documents: Iterable[Any], *, instruction: str | None = None,
                fps: float | None = None, max_frames: int | None = None, max_batch_tokens: int | None = None,
                batch_size: int | None = None, show_progress: bool | None = False,
                on_error: str = "raise") -> list[float]:
         """One score in (0, 1) per document, in document order (NaN for skipped documents)."""
-        fps, max_frames = fps or self.fps, max_frames or self.max_frames
-        # The query's parts are built once and shared by every pair, so its media are read once.
-        q_parts = user_parts(self._query(query), fps, max_frames, self.max_frames, field_prefix="query")
-        instruction = instruction or self.default_instruction
-        prompts = [pair_prompt(q_parts, user_parts(to_item(doc, i), fps, max_frames, self.max_frames), instruction)
-                   for i, doc in enumerate(documents)]
+        prompts = self.pair_prompts(query, documents, instruction=instruction, fps=fps, max_frames=max_frames)
         out = [float("nan")] * len(prompts)
         try:
-            for pos, score in self.engine.run(prompts, self._head, max_batch_tokens=max_batch_tokens,
+            for pos, score in self.engine.run(prompts, self.head, max_batch_tokens=max_batch_tokens,
                                               batch_size=batch_size, on_error=on_error,
                                               show_progress=show_progress, total=len(prompts), desc="reranking"):
                 out[pos] = float(score)

@@ -1,0 +1,140 @@
+"""`qvl serve`: the OpenAI-compatible embedding and rerank server (FastAPI on uvicorn)."""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+
+DESCRIPTION = """Serve POST /v1/embeddings (OpenAI-compatible), POST /v1/rerank (with --reranker), GET /health,
+/v1/models, /metrics and the OpenAPI document (/docs). Safe by default: listens on 127.0.0.1, refuses
+local files and remote URLs in requests (data URIs are always accepted) unless --allow-local-dir or
+--allow-remote-media, and never fetches from private or loopback addresses."""
+
+
+def register(subparsers, common) -> None:
+    from ..server.config import ServerConfig
+    from .common import common_options
+
+    d = ServerConfig()
+    # Its own copy of the shared options: the server loads a reranker only when one is named.
+    p = subparsers.add_parser("serve", parents=[common_options(default_reranker=None)], help="run the HTTP server",
+                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("server")
+    g.add_argument("--host", default=os.environ.get("QVL_HOST", d.host),
+                   help=f"address to listen on [QVL_HOST, default {d.host}]")
+    g.add_argument("--port", type=int, default=os.environ.get("QVL_PORT", str(d.port)),
+                   help=f"[QVL_PORT, default {d.port}]")
+    g.add_argument("--api-key", default=None,
+                   help="require 'Authorization: Bearer KEY' on every route but /health [QVL_API_KEY]")
+    g.add_argument("--db", metavar="DIR", help="a `qvl index` database to search with POST /v1/search")
+    g.add_argument("--model-name", help="model id shown in /v1/models and responses (default: --model)")
+    g.add_argument("--reranker-name", help="reranker id shown in /v1/models and responses (default: --reranker)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="preprocessing threads per model (default: cores, up to 8)")
+    m = p.add_argument_group("media (safe defaults)")
+    m.add_argument("--allow-local-dir", metavar="DIR", help="let requests read files inside DIR (nothing outside it)")
+    m.add_argument("--allow-remote-media", action="store_true",
+                   help="let requests name http(s) URLs (never loopback, private, link-local or metadata addresses)")
+    m.add_argument("--fetch-timeout", type=float, default=d.fetch_timeout, help="seconds per download [%(default)s]")
+    lim = p.add_argument_group("limits (over a limit: 413 or 422 naming it)")
+    lim.add_argument("--max-body-mb", type=float, default=d.max_body_bytes / 2**20,
+                     help="request body size [%(default)s]")
+    lim.add_argument("--max-items", type=int, default=d.max_items,
+                     help="inputs or documents per request [%(default)s]")
+    lim.add_argument("--max-media-mb", type=float, default=d.max_media_bytes / 2**20,
+                     help="per image or video [%(default)s]")
+    lim.add_argument("--max-image-pixels", type=int, default=d.max_image_pixels,
+                     help="source image width x height [%(default)s]")
+    lim.add_argument("--max-video-seconds", type=float, default=d.max_video_seconds, help="[%(default)s]")
+    lim.add_argument("--max-video-frames", type=int, default=d.max_video_frames,
+                     help="frames in a frame list, and the largest max_frames [%(default)s]")
+    b = p.add_argument_group("batching and flow control")
+    b.add_argument("--no-batching", action="store_true", help="run each request alone (for comparison)")
+    b.add_argument("--batch-wait-ms", type=float, default=d.batch_wait_ms,
+                   help="wait for more requests [%(default)s]")
+    b.add_argument("--batch-tokens", type=int, default=d.batch_tokens,
+                   help="estimated tokens per merged run [%(default)s]")
+    b.add_argument("--max-queue", type=int, default=d.max_queue,
+                   help="queued inputs per model before 429 [%(default)s]")
+    b.add_argument("--request-timeout", type=float, default=d.request_timeout, help="seconds [%(default)s]")
+    p.set_defaults(handler=run)
+
+
+def config_from_args(args: argparse.Namespace):
+    from ..server.config import ServerConfig
+
+    return ServerConfig(
+        host=args.host, port=args.port, api_key=args.api_key or os.environ.get("QVL_API_KEY") or None,
+        model_name=args.model_name or args.model, reranker_name=args.reranker_name or args.reranker,
+        default_dim=args.dim, allow_local_dir=args.allow_local_dir, allow_remote_media=args.allow_remote_media,
+        fetch_timeout=args.fetch_timeout, max_body_bytes=int(args.max_body_mb * 2**20), max_items=args.max_items,
+        max_media_bytes=int(args.max_media_mb * 2**20), max_image_pixels=args.max_image_pixels,
+        max_video_seconds=args.max_video_seconds, max_video_frames=args.max_video_frames,
+        batching=not args.no_batching, batch_wait_ms=args.batch_wait_ms, batch_tokens=args.batch_tokens,
+        max_queue=max(args.max_queue, args.max_items), request_timeout=args.request_timeout)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def calm_openmp() -> None:
+    """Make idle OpenMP threads sleep rather than spin (unless OMP_WAIT_POLICY is set already).
+
+    A server runs torch beside other busy threads (event loop, media preparation, clients): spinning
+    OpenMP threads starve them, which made a 2-core machine 10-20x slower under load. libgomp reads
+    the setting when torch is first imported, so this runs before the models load."""
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def run(args: argparse.Namespace) -> int:
+    calm_openmp()
+    try:
+        import uvicorn
+
+        from ..server import create_app
+    except ImportError as e:
+        raise ImportError(f"qvl serve needs the server extra ({e.name} is missing): "
+                          "pip install 'qwen3-vl-embedding[server]'") from None
+    from .common import load_embedder, load_reranker
+
+    config = config_from_args(args)
+    log = logging.getLogger("qwen3_vl_embedding.server")
+    if args.precision != "float32":
+        log.warning("--precision %s does not apply: the server returns float32 vectors (OpenAI's format)",
+                    args.precision)
+    if not _is_loopback(config.host) and config.api_key is None:
+        log.warning("listening on %s without --api-key: anyone who can reach this port can use the server",
+                    config.host)
+    if args.db:
+        _check_index(args.db)  # before loading models for nothing
+    policy = config.media_policy()
+    embedder = load_embedder(args, media_policy=policy, workers=args.workers)
+    reranker = load_reranker(args, media_policy=policy, workers=args.workers) if args.reranker else None
+    index = None
+    if args.db:
+        from ..server.search import IndexSearcher
+
+        index = IndexSearcher(args.db, embedder)
+    app = create_app(config, embedder=embedder, reranker=reranker, index=index)
+    if not args.quiet:
+        served = ", ".join(f"{task}: {name}" for task, name in app.state.service.names.items())
+        print(f"qvl: serving {served} on http://{config.host}:{config.port}", file=sys.stderr)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="info" if args.verbose else "warning",
+                timeout_graceful_shutdown=int(config.request_timeout) + 1, access_log=args.verbose)
+    return 0
+
+
+def _check_index(path: str) -> None:
+    from ..index.store import store_exists
+
+    if not store_exists(path):
+        raise ValueError(f"--db {path}: no index there; build one with `qvl index FOLDER --db {path}`")

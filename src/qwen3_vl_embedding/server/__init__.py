@@ -1,0 +1,24 @@
+"""`qvl serve`: an OpenAI-compatible embedding and rerank server over the library.
+
+    from qwen3_vl_embedding.server import ServerConfig, create_app
+    app = create_app(ServerConfig(), embedder=Qwen3VLEmbedder(..., media_policy=ServerConfig().media_policy()))
+
+Modules: config (ServerConfig, the media policy it implies), schemas (pydantic, HTTP boundary only),
+batcher (merges concurrent requests into shared passes of the library's batching loop), service
+(requests -> library inputs -> responses), search (/v1/search over a `qvl index` database), guard
+(auth, body limit, metrics, last-resort errors), errors (OpenAI's error shape), metrics (Prometheus),
+app (the routes).
+FastAPI and uvicorn are imported only when an app is built.
+"""
+from __future__ import annotations
+
+from .config import ServerConfig
+
+__all__ = ["ServerConfig", "create_app"]
+
+
+def create_app(*args, **kwargs):
+    """Build the FastAPI app; see `app.create_app`."""
+    from .app import create_app as build
+
+    return build(*args, **kwargs)

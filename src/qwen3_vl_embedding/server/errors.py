@@ -1,0 +1,93 @@
+"""Errors in OpenAI's shape: {"error": {"message", "type", "param", "code"}}, and the status of each library error."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InputError, LimitError, MediaError, MediaPolicyError
+
+BYTE_LIMITS = frozenset({"max_bytes", "max_image_bytes", "max_video_bytes", "max_body_bytes"})
+
+
+class APIError(Exception):
+    """An error answered to the client: status, OpenAI error fields, extra headers."""
+
+    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, self.type, self.param, self.code)
+
+
+def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def param_of(prefix: str, index: int | None, field: str | None) -> str:
+    """Where in the request body an item error lies: input[2].image, documents[0].content[1], query.video."""
+    if field and field.startswith("query"):  # a reranker's query error, whatever the document
+        return field
+    where = prefix if index is None else f"{prefix}[{index}]"
+    return f"{where}.{field}" if field else where
+
+
+def limit_error(limit: str, value: Any, message: str, param: str | None = None) -> APIError:
+    """413 for a size in bytes or a count that makes the body too large, 422 for other limits."""
+    status = 413 if limit in BYTE_LIMITS or limit == "max_items" else 422
+    return APIError(status, f"{message} (limit {limit}={value})", param=param, code="limit_exceeded")
+
+
+def from_input_error(e: InputError, prefix: str, index: int | None = None) -> APIError:
+    """The answer to a library InputError raised for `prefix[index]` (the error's own index wins)."""
+    index = e.index if e.index is not None else index
+    param = param_of(prefix, index, e.field)
+    where = f"{param}: " if param else ""
+    if isinstance(e, LimitError):
+        return limit_error(e.limit or "limit", e.value, f"{where}{e.cause}", param)
+    if isinstance(e, MediaPolicyError):
+        return APIError(403, f"{where}{e.cause} (this server's media policy; data URIs are always accepted)",
+                        param=param, code="media_not_allowed")
+    if isinstance(e, MediaError):
+        return APIError(422, f"{where}{e.cause}", param=param, code="invalid_media")
+    return APIError(400, f"{where}{e.cause}", param=param, code="invalid_input")
+
+
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "Item", "ContentPart", "MediaURL", "list", "dict"})
+
+
+def _where(loc: tuple) -> str:
+    """A pydantic location as a body path (input[0].image), without union-member tags."""
+    out = ""
+    for part in loc:
+        if part == "body" and not out:
+            continue
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif "[" in str(part) or part in _TYPE_TAGS:
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def validation_message(errors: list[dict[str, Any]], limit: int = 3) -> tuple[str, str | None]:
+    """A readable message and the first bad parameter from pydantic / FastAPI validation errors.
+
+    For a union, the most specific errors (deepest locations) come first."""
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            return f"the body is not valid JSON: {err.get('ctx', {}).get('error', 'decode error')}", None
+    seen: dict[str, str] = {}
+    for err in sorted(errors, key=lambda e: -len(e.get("loc", ()))):
+        where = _where(tuple(err.get("loc", ())))
+        seen.setdefault(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid")), where)
+    messages = list(seen)
+    more = f" (and {len(messages) - limit} more)" if len(messages) > limit else ""
+    first = next(iter(seen.values()), None) or None
+    return "; ".join(messages[:limit]) + more, first

@@ -1,0 +1,121 @@
+"""The ASGI layer every request passes: bearer-token auth, body-size limit, metrics, last-resort errors.
+
+Auth compares the token in constant time (`hmac.compare_digest`); /health stays open. The body is
+refused when its declared length exceeds the limit and counted while it streams in (chunked bodies).
+Any exception the app lets through becomes a 500 in OpenAI's error shape, logged with its traceback
+on the server and never sent to the client.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from typing import Any
+
+from starlette.exceptions import HTTPException
+
+from .errors import APIError, limit_error
+from .metrics import Metrics
+
+logger = logging.getLogger("qwen3_vl_embedding.server")
+
+OPEN_PATHS = frozenset({"/health"})
+ENDPOINTS = frozenset({"/health", "/metrics", "/v1/models", "/v1/embeddings", "/v1/rerank", "/v1/search",
+                       "/openapi.json", "/docs", "/redoc"})
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` while the body streams in; FastAPI passes HTTPExceptions through unchanged."""
+
+    def __init__(self, limit: int):
+        self.error = limit_error("max_body_bytes", limit, "the request body is too large")
+        super().__init__(413, self.error.message)
+
+
+def endpoint_label(path: str) -> str:
+    """A bounded metrics label: the known route, or "other"."""
+    return path if path in ENDPOINTS else "other"
+
+
+def state_of(scope: dict[str, Any]) -> dict[str, Any]:
+    return scope.setdefault("state", {})
+
+
+class Guard:
+    """ASGI middleware: auth, body limit, metrics, and a clean 500 for anything unexpected."""
+
+    def __init__(self, app, *, api_key: str | None, max_body_bytes: int, metrics: Metrics):
+        self.app = app
+        self.api_key = api_key.encode() if api_key else None
+        self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state = state_of(scope)
+        sent = {"status": 500, "started": False}
+
+        async def send_tracked(message):
+            if message["type"] == "http.response.start":
+                sent["status"], sent["started"] = message["status"], True
+            await send(message)
+
+        received = 0
+
+        async def receive_limited():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge(self.max_body_bytes)
+            return message
+
+        try:
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await self._send_error(send_tracked, refusal, state)
+            else:
+                await self.app(scope, receive_limited, send_tracked)
+        except BodyTooLarge as e:
+            if not sent["started"]:
+                await self._send_error(send_tracked, e.error, state)
+        except Exception:  # noqa: BLE001 - the server must answer and stay up
+            logger.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            if not sent["started"]:
+                error = APIError(500, "internal server error; see the server log", type="server_error",
+                                 code="internal_error")
+                await self._send_error(send_tracked, error, state)
+        finally:
+            self.metrics.observe_request(endpoint_label(scope.get("path", "")), sent["status"],
+                                         time.perf_counter() - started, state.get("error_code"))
+
+    def _refusal(self, scope) -> APIError | None:
+        headers = dict(scope.get("headers") or [])
+        if self.api_key is not None and scope.get("path") not in OPEN_PATHS:
+            auth = headers.get(b"authorization", b"")
+            scheme, _, token = auth.partition(b" ")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), self.api_key):
+                return APIError(401, "missing or wrong API key; send the header 'Authorization: Bearer <key>'",
+                                type="authentication_error", code="invalid_api_key",
+                                headers={"www-authenticate": "Bearer"})
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            return limit_error("max_body_bytes", self.max_body_bytes,
+                               f"the request body of {int(declared)} bytes is too large")
+        return None
+
+    @staticmethod
+    async def _send_error(send, error: APIError, state: dict[str, Any]) -> None:
+        state["error_code"] = error.code
+        body = json.dumps(error.body()).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+        if error.status == 413:
+            headers.append((b"connection", b"close"))  # the rest of the body is not read
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
