@@ -121,6 +121,7 @@ def run_batches(
     on_error: str = "raise",
     window: int = DEFAULT_WINDOW,
     workers: int | None = None,
+    pool: ThreadPoolExecutor | None = None,
     prefetch: int = 2,
     stats: RunStats | None = None,
     show_progress: bool | None = None,
@@ -132,13 +133,16 @@ def run_batches(
     `prepare` runs on worker threads and raises InputError for a bad job; with on_error="raise" the
     first such error stops the run (located at the job's position), with "skip" it is recorded in
     `stats.failures` and the run goes on. `forward` gets a list of prepared samples and returns one
-    row per sample."""
+    row per sample. `pool` lends worker threads (kept across calls); without it a pool of `workers`
+    threads lives for this call."""
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     stats = stats if stats is not None else RunStats()
     started = time.perf_counter()
     bar = _progress(show_progress, total, desc)
-    pool = ThreadPoolExecutor(max_workers=workers or default_workers(), thread_name_prefix="qvl-prepare")
+    own_pool = pool is None
+    if pool is None:
+        pool = ThreadPoolExecutor(max_workers=workers or default_workers(), thread_name_prefix="qvl-prepare")
     pending: deque[list[tuple[int, Future]]] = deque()
 
     def finish(batch: list[tuple[int, Future]]) -> Iterator[tuple[int, torch.Tensor]]:
@@ -189,7 +193,8 @@ def run_batches(
         for batch in pending:
             for _, fut in batch:
                 fut.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        if own_pool:
+            pool.shutdown(wait=True, cancel_futures=True)
         if bar is not None:
             bar.close()
         stats.seconds += time.perf_counter() - started

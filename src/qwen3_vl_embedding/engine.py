@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
 from . import media
-from .batching import DEFAULT_MAX_BATCH_TOKENS, RunStats, default_min_fill, run_batches
+from .batching import DEFAULT_MAX_BATCH_TOKENS, RunStats, default_min_fill, default_workers, run_batches
 from .model import Backbone, resolve_model_path
 from .preprocess import Preprocessor, Sample, VisionSettings
 from .prompts import Prompt
@@ -54,6 +56,17 @@ class Engine:
         self.batch_size = batch_size
         self.workers = workers
         self.last_stats = RunStats()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        """Preprocessing threads, started on first use and kept for later calls."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.workers or default_workers(),
+                                                thread_name_prefix="qvl-prepare")
+            return self._pool
 
     @property
     def hidden_size(self) -> int:
@@ -79,7 +92,7 @@ class Engine:
             batch_size=batch_size if batch_size is not None else self.batch_size,
             min_fill=default_min_fill(self.runtime.device.type),
             on_error=on_error,
-            workers=self.workers,
+            pool=self.pool,
             stats=stats,
             show_progress=show_progress,
             total=total,

@@ -61,13 +61,13 @@ def is_url(ref: str) -> bool:
     return ref.startswith(("http://", "https://"))
 
 
-def decode_data_uri(ref: str, max_bytes: int) -> bytes:
+def decode_data_uri(ref: str, max_bytes: int, limit: str = "max_bytes") -> bytes:
     """Payload of a ``data:[<type>][;base64],<data>`` URI."""
     header, sep, payload = ref.partition(",")
     if not sep:
         raise MediaError("malformed data URI: no ',' before the payload")
     if len(payload) * 3 // 4 > max_bytes:
-        raise LimitError(f"data URI payload exceeds the limit of {max_bytes} bytes", limit="max_bytes", value=max_bytes)
+        raise LimitError(f"data URI payload exceeds the limit of {max_bytes} bytes", limit=limit, value=max_bytes)
     if header.endswith(";base64"):
         try:
             return base64.b64decode(payload, validate=True)
@@ -96,7 +96,7 @@ def local_path(ref: str, policy: MediaPolicy) -> str:
     return ref
 
 
-def fetch_url(url: str, policy: MediaPolicy, max_bytes: int) -> bytes:
+def fetch_url(url: str, policy: MediaPolicy, max_bytes: int, limit: str = "max_bytes") -> bytes:
     if not policy.allow_remote:
         raise MediaPolicyError("remote media URLs are not allowed here")
     if policy.fetcher is not None:
@@ -104,26 +104,31 @@ def fetch_url(url: str, policy: MediaPolicy, max_bytes: int) -> bytes:
     else:
         from .netguard import guarded_get
 
-        data = guarded_get(url, policy, max_bytes, resolver=policy.resolver, transport=policy.transport)
+        try:
+            data = guarded_get(url, policy, max_bytes, resolver=policy.resolver, transport=policy.transport)
+        except LimitError as e:
+            if e.limit == "max_bytes":
+                raise LimitError(e.cause, limit=limit, value=max_bytes) from None
+            raise
     if len(data) > max_bytes:
-        raise LimitError(f"remote media exceeds the limit of {max_bytes} bytes", limit="max_bytes", value=max_bytes)
+        raise LimitError(f"remote media exceeds the limit of {max_bytes} bytes", limit=limit, value=max_bytes)
     return data
 
 
-def read_bytes(ref: Any, policy: MediaPolicy, max_bytes: int) -> bytes:
-    """Raw bytes of a non-PIL reference."""
+def read_bytes(ref: Any, policy: MediaPolicy, max_bytes: int, limit: str = "max_bytes") -> bytes:
+    """Raw bytes of a non-PIL reference; `limit` names the size limit in errors."""
     if isinstance(ref, bytes):
         if len(ref) > max_bytes:
-            raise LimitError(f"media exceeds the limit of {max_bytes} bytes", limit="max_bytes", value=max_bytes)
+            raise LimitError(f"media exceeds the limit of {max_bytes} bytes", limit=limit, value=max_bytes)
         return ref
     if ref.startswith("data:"):
-        return decode_data_uri(ref, max_bytes)
+        return decode_data_uri(ref, max_bytes, limit)
     if is_url(ref):
-        return fetch_url(ref, policy, max_bytes)
+        return fetch_url(ref, policy, max_bytes, limit)
     path = local_path(ref, policy)
     size = os.path.getsize(path)
     if size > max_bytes:
-        raise LimitError(f"file exceeds the limit of {max_bytes} bytes", limit="max_bytes", value=max_bytes)
+        raise LimitError(f"file exceeds the limit of {max_bytes} bytes", limit=limit, value=max_bytes)
     with open(path, "rb") as f:
         return f.read()
 
@@ -146,7 +151,7 @@ def _open_pil(ref: Any, policy: MediaPolicy):
         return Image.open(path)
     if isinstance(ref, str) and ref.startswith("data:") and not ref.startswith("data:image/"):
         raise MediaError(f"a data URI for an image must have an image/* type, got {ref[:30]!r}")
-    return Image.open(io.BytesIO(read_bytes(ref, policy, policy.max_image_bytes)))
+    return Image.open(io.BytesIO(read_bytes(ref, policy, policy.max_image_bytes, "max_image_bytes")))
 
 
 def _check_pixels(image, policy: MediaPolicy) -> None:
@@ -200,4 +205,4 @@ def video_source(ref: Any, policy: MediaPolicy = DEFAULT_POLICY) -> str | bytes:
             raise LimitError(f"video file exceeds the limit of {policy.max_video_bytes} bytes",
                              limit="max_video_bytes", value=policy.max_video_bytes)
         return path
-    return read_bytes(ref, policy, policy.max_video_bytes)
+    return read_bytes(ref, policy, policy.max_video_bytes, "max_video_bytes")

@@ -2,7 +2,7 @@
 
 A store holds records (see records.py) with their float vectors, the state of every indexed file
 (for incremental runs) and the metadata the vectors were made with. The embedded SQLite store
-(sqlite_store.py) implements it; a distributed vector database implements the same methods:
+(sqlite_store.py) implements it, and so does Milvus (milvus_store.py, `milvus://...` locations):
 
     open_store(location, meta=None, write=False) -> Store
     store.meta                          IndexMeta: model, dim, precision, instructions, fingerprint
@@ -137,10 +137,16 @@ class Store(ABC):
 def open_store(location: str, meta: IndexMeta | None = None, *, write: bool = False, **options: Any) -> Store:
     """Open the index at `location` (a folder for the embedded store); create it from `meta` when absent.
 
-    write=True takes the index's writer lock (StoreLockedError when another process holds it)."""
+    write=True takes the index's writer lock (StoreLockedError when another process holds it).
+    `milvus://HOST:PORT/COLLECTION` and `milvus-lite://PATH.db/COLLECTION` open a Milvus store (milvus_store.py)."""
     if "://" in location:
+        from .milvus_store import MilvusStore, is_milvus
+
+        if is_milvus(location):
+            return MilvusStore(location, meta, write=write, **options)
         scheme = location.split("://", 1)[0]
-        raise StoreError(f"no store backend for {scheme}:// in this version; pass a folder for the embedded store")
+        raise StoreError(f"no store backend for {scheme}:// in this version; pass a folder for the embedded store, "
+                         f"milvus://HOST:PORT/COLLECTION or milvus-lite://PATH.db/COLLECTION")
     from .sqlite_store import SqliteStore
 
     return SqliteStore(location, meta, write=write, **options)
@@ -149,7 +155,14 @@ def open_store(location: str, meta: IndexMeta | None = None, *, write: bool = Fa
 def store_exists(location: str) -> bool:
     """True when `location` already holds an index."""
     if "://" in location:
-        return True  # a server decides; open_store says what is wrong
+        from .milvus_store import MilvusStore, is_milvus
+
+        if is_milvus(location):
+            try:
+                return MilvusStore.exists(location)
+            except ValueError as e:
+                raise StoreError(str(e)) from None
+        return True  # no backend: open_store says so
     from .sqlite_store import SqliteStore
 
     return SqliteStore.exists(location)
