@@ -1,4 +1,5 @@
 # `make test` creates .venv when missing, installs the project with its test extras, and runs the suite.
+# `make install` creates .venv with the library, the index and the server (what `qvl` needs).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,16 +9,28 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 
 .PHONY: test install bench clean
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.torch: | $(PY)
 	$(PY) -m pip install --quiet $(TORCH)
+	touch $@
+
+$(VENV)/.installed-app: pyproject.toml $(VENV)/.torch
+	$(PY) -m pip install --quiet -e ".[index,server]"
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.torch
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed-app
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed-dev
 	HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(PY) -m pytest -q
+
+bench: $(VENV)/.installed-dev
+	$(PY) bench/bench_embed.py --workload all
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
