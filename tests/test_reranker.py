@@ -100,3 +100,48 @@ def test_tied_checkpoint_reranks(tiny_model_dir):
     want = emb[tok.convert_tokens_to_ids("yes")] - emb[tok.convert_tokens_to_ids("no")]
     assert torch.allclose(rr.score_weight, want.float())
     assert len(rr.process({"query": {"image": Image.new("RGB", (64, 64))}, "documents": ["x"]})) == 1
+
+
+def test_shared_prefix_equals_the_full_forward(reranker, media):
+    """Image and video queries, image and video documents: the common prefix computed once."""
+    from qwen3_vl_embedding.shared_prefix import PrefixRunner
+
+    engine = reranker.engine
+    docs = [{"text": "A red block."}, {"image": media["noise.png"], "text": "x"}, {"video": media["frames"][:4]},
+            {"text": "a longer document " * 12}, {"video": media["clip.mp4"]}]
+    for query in ({"text": "a red square", "image": media["scene.jpg"]}, {"video": media["frames"][:6], "text": "q"},
+                  {"text": "just text"}):
+        prompts = reranker.pair_prompts(query, docs, fps=2.0, max_frames=6)
+        samples = [engine.preprocessor.prepare(p) for p in prompts]
+        runner = PrefixRunner(engine.backbone)
+        calls = []
+        real = engine.backbone.model.forward
+
+        def counting(*a, **kw):
+            calls.append(kw["input_ids"].shape)
+            return real(*a, **kw)
+
+        engine.backbone.model.forward = counting
+        try:
+            shared = runner.last_hidden(samples, engine.preprocessor.pad_id)
+            again = runner.last_hidden(samples[:2], engine.preprocessor.pad_id)
+        finally:
+            del engine.backbone.model.forward
+        full = engine.backbone.last_hidden(samples, engine.preprocessor.pad_id)
+        assert (shared - full).abs().max() < 1e-4
+        assert (again - full[:2]).abs().max() < 1e-4
+        # one prefix pass, one batch pass, then the kept prefix is reused: one more pass
+        assert len(calls) == 3 and calls[0][0] == 1 and calls[1][0] == len(docs)
+        scores_shared = torch.sigmoid(shared @ reranker.score_weight)
+        scores_full = torch.sigmoid(full @ reranker.score_weight)
+        assert (scores_shared - scores_full).abs().max() < 1e-5
+
+
+def test_prefix_helpers():
+    from qwen3_vl_embedding.shared_prefix import common_prefix, runs, safe_cut
+
+    assert common_prefix([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
+    assert common_prefix([[5], [6]]) == 0
+    assert safe_cut([1, 9, 8, 8, 8, 7], 4, {9, 8}) == 1  # inside a vision span: back before it
+    assert safe_cut([1, 9, 8, 7, 2], 4, {9, 8}) == 4
+    assert runs([8, 8, 1, 8, 2, 8, 8], 8) == 3

@@ -57,6 +57,7 @@ class Engine:
         self.workers = workers
         self.last_stats = RunStats()
         self._pool: ThreadPoolExecutor | None = None
+        self._prefix_runner = None
         self._pool_lock = threading.Lock()
 
     @property
@@ -72,8 +73,15 @@ class Engine:
     def hidden_size(self) -> int:
         return self.backbone.hidden_size
 
+    def share_prefixes(self) -> None:
+        """Batches whose prompts start alike (a reranker's pairs) compute their common prefix once."""
+        from .shared_prefix import PrefixRunner
+
+        self._prefix_runner = PrefixRunner(self.backbone)
+
     def forward(self, samples: list[Sample], head: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        return head(self.backbone.last_hidden(samples, self.preprocessor.pad_id)).cpu()
+        runner = self._prefix_runner or self.backbone
+        return head(runner.last_hidden(samples, self.preprocessor.pad_id)).cpu()
 
     def run(self, prompts: Iterable[Prompt], head: Callable[[torch.Tensor], torch.Tensor], *,
             max_batch_tokens: int | None = None, batch_size: int | None = None, on_error: str = "raise",

@@ -148,6 +148,7 @@ class Backbone:
         self.hidden_size = self.model.config.text_config.hidden_size
         self.image_token_id = self.config.get("image_token_id", 151655)
         self.video_token_id = self.config.get("video_token_id", 151656)
+        self.vision_start_id = self.config.get("vision_start_token_id", 151652)
 
     @property
     def device(self) -> torch.device:
@@ -163,8 +164,16 @@ class Backbone:
             grids.append(grid)
         return torch.cat(patches), torch.tensor(grids, device=self.device)
 
-    def batch_inputs(self, samples: list[Sample], pad_id: int) -> dict:
-        """Right-padded input tensors of a batch, with mm_token_type_ids built for the padded ids."""
+    def grids(self, frames: list[torch.Tensor]) -> torch.Tensor | None:
+        """The (t, h, w) patch grids of resized images or videos, without computing their patches."""
+        if not frames:
+            return None
+        p, tp = self.pixels.patch_size, self.pixels.temporal_patch_size
+        return torch.tensor([[-(-f.shape[0] // tp), f.shape[-2] // p, f.shape[-1] // p] for f in frames],
+                            device=self.device)
+
+    def token_inputs(self, samples: list[Sample], pad_id: int) -> dict:
+        """Right-padded input_ids, attention_mask and mm_token_type_ids (rebuilt for the padded ids)."""
         n, width = len(samples), max(s.length for s in samples)
         ids = torch.full((n, width), pad_id, dtype=torch.long)
         mask = torch.zeros((n, width), dtype=torch.long)
@@ -174,15 +183,24 @@ class Backbone:
         types = torch.zeros_like(ids, dtype=torch.int32)
         types[(ids == self.image_token_id) & (mask == 1)] = 1
         types[(ids == self.video_token_id) & (mask == 1)] = 2
-        pixel_values, image_grid = self._pixels([im for s in samples for im in s.images])
-        video_values, video_grid = self._pixels([v for s in samples for v in s.videos])
-        inputs = {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device),
-                  "mm_token_type_ids": types.to(self.device)}
+        return {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device),
+                "mm_token_type_ids": types.to(self.device)}
+
+    def pixel_inputs(self, images: list[torch.Tensor], videos: list[torch.Tensor]) -> dict:
+        """pixel_values / image_grid_thw and pixel_values_videos / video_grid_thw for the model."""
+        out = {}
+        pixel_values, image_grid = self._pixels(images)
         if pixel_values is not None:
-            inputs.update(pixel_values=pixel_values, image_grid_thw=image_grid)
+            out.update(pixel_values=pixel_values, image_grid_thw=image_grid)
+        video_values, video_grid = self._pixels(videos)
         if video_values is not None:
-            inputs.update(pixel_values_videos=video_values, video_grid_thw=video_grid)
-        return inputs
+            out.update(pixel_values_videos=video_values, video_grid_thw=video_grid)
+        return out
+
+    def batch_inputs(self, samples: list[Sample], pad_id: int) -> dict:
+        """All model inputs of a right-padded batch."""
+        return {**self.token_inputs(samples, pad_id),
+                **self.pixel_inputs([im for s in samples for im in s.images], [v for s in samples for v in s.videos])}
 
     @torch.inference_mode()
     def last_hidden(self, samples: list[Sample], pad_id: int) -> torch.Tensor:

@@ -46,6 +46,7 @@ class Qwen3VLReranker:
             vision=VisionSettings(min_pixels, max_pixels, total_pixels, video_backend),
             policy=media_policy, revision=revision, max_batch_tokens=max_batch_tokens, batch_size=batch_size,
             workers=workers, **model_kwargs)
+        self.engine.share_prefixes()
         tok = self.engine.tokenizer
         yes, no = tok.convert_tokens_to_ids("yes"), tok.convert_tokens_to_ids("no")
         rows = self.engine.backbone.lm_head_rows([yes, no]).to(self.engine.runtime.device)
