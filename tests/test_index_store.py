@@ -182,7 +182,7 @@ def test_metadata_round_trip_and_refusals(tmp_path):
     with pytest.raises(StoreError, match="a folder of its own"):
         open_store(str(tmp_path / "photos"), meta, write=True)
     with pytest.raises(StoreError, match="no store backend"):
-        open_store("milvus://localhost:19530/x")
+        open_store("nosuch://localhost/x")
     check_compatible(meta, "./local-copy", None, (0.5, 0.75))  # another name, same embeddings: accepted
     with pytest.raises(IndexMismatchError, match="dim 32, not 64"):
         check_compatible(meta, "org/model", 64)

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from .common import EXIT_OK, load_embedder, show_progress
+from .common import EXIT_OK, load_embedder, model_kwargs, show_progress
 
 EPILOG = """\
 examples:
@@ -17,6 +17,7 @@ examples:
   qvl index ./docs --db ./idx --model ./models/Qwen3-VL-Embedding-2B --dim 1024
   qvl index --db ./idx --rebuild-ann            # rebuild the approximate index from the stored vectors
   qvl index --db ./idx --rebuild-ann int8       # ... with int8 codes from now on
+  qvl index /data --db milvus://milvus:19530/photos --ray auto   # Ray actors embed, Milvus stores
 
 Images (jpg jpeg png webp gif bmp tiff), videos (mp4 mov mkv webm avi, one record per clip), PDFs (one
 record per page) and texts (txt md markdown rst, chunks of tokens). A re-run embeds only new and changed
@@ -27,11 +28,19 @@ Exit status: 0 every supported file indexed, 2 some skipped (listed with the rea
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser("index", parents=[common], help="index folders of images, videos, PDFs and texts",
-                              description="Embed files into a local multimodal index (SQLite + ANN file).",
+                              description="Embed files into a multimodal index: a local folder (SQLite + ANN "
+                                          "file) or a Milvus collection.",
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to index")
-    p.add_argument("--db", default=os.environ.get("QVL_DB") or None, metavar="DIR", help="index folder [QVL_DB]")
+    p.add_argument("--db", default=os.environ.get("QVL_DB") or None, metavar="DIR",
+                   help="index folder, milvus://HOST:PORT/COLLECTION or milvus-lite://PATH.db/COLLECTION [QVL_DB]")
     p.add_argument("--json", action="store_true", help="print a JSON summary (no progress bar)")
+    g = p.add_argument_group('scale out (pip install "qwen3-vl-embedding[ray]"; docs/scale-out.md)')
+    g.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="embed on a Ray cluster: ADDRESS is ray://HOST:10001, HOST:6379 or auto; alone, "
+                        "RAY_ADDRESS or a new local Ray instance. Put it after the paths")
+    g.add_argument("--ray-actors", type=int, default=None, metavar="N",
+                   help="embedding actors [default: one per GPU, else one per node]")
     g = p.add_argument_group("splitting files")
     g.add_argument("--clip-seconds", type=float, default=10.0, metavar="S",
                    help="video clip length [default: 10]")
@@ -64,6 +73,16 @@ def _info(args: argparse.Namespace, message: str) -> None:
         print(message, file=sys.stderr)
 
 
+def _load_embedder(args: argparse.Namespace):
+    """The embedder: in this process, or a pool of Ray actors with --ray."""
+    if args.ray is None:
+        return load_embedder(args)
+    from ..distributed.ray_embedder import RayEmbedder
+
+    return RayEmbedder(args.model, address=args.ray or None, actors=args.ray_actors, verbose=args.verbose,
+                       **model_kwargs(args))
+
+
 def open_for_indexing(args: argparse.Namespace, ingest_settings: dict):
     """The store opened for writing and a compatible embedder (the lock is taken before the model loads)."""
     from ..index import ann
@@ -79,7 +98,7 @@ def open_for_indexing(args: argparse.Namespace, ingest_settings: dict):
             if args.precision not in ("float32", meta.precision) and args.rebuild_ann in (None, "keep"):
                 _info(args, f"qvl: the index keeps its precision {meta.precision}; --rebuild-ann {args.precision} "
                             f"changes it")
-            embedder = load_embedder(args)
+            embedder = _load_embedder(args)
             check_compatible(meta, args.model, args.dim, model_dim=embedder.dim)
             check_compatible(meta, args.model, args.dim, fingerprint(embedder, meta.dim))
         except BaseException:
@@ -90,7 +109,7 @@ def open_for_indexing(args: argparse.Namespace, ingest_settings: dict):
         raise ValueError(f"an index stores {', '.join(ann.PRECISIONS)} vectors; got --precision {args.precision}")
     if args.exact_threshold is not None and args.exact_threshold < 1:
         raise ValueError(f"--exact-threshold must be positive, got {args.exact_threshold}")
-    embedder = load_embedder(args)
+    embedder = _load_embedder(args)
     dim = check_dim(args.dim, embedder.dim)
     extra = {"exact_threshold": args.exact_threshold} if args.exact_threshold else {}
     meta = IndexMeta(model=args.model, dim=dim, precision=args.precision,
@@ -106,6 +125,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.db:
         raise ValueError("where should the index go? pass --db DIR (or set QVL_DB)")
+    if args.ray and os.path.exists(os.path.expanduser(args.ray)) and ":" not in args.ray and args.ray != "auto":
+        raise ValueError(f"--ray took {args.ray!r} as the Ray address: put the paths first (qvl index PATH... --ray) "
+                         f"or write --ray=ADDRESS")
     if not args.paths and not args.rebuild_ann:
         raise ValueError("nothing to index: pass files or folders (or --rebuild-ann)")
     for path in args.paths:
@@ -122,12 +144,16 @@ def run(args: argparse.Namespace) -> int:
     overlap = args.chunk_overlap if args.chunk_overlap is not None else args.chunk_tokens // 8
     ingest = IngestOptions(args.clip_seconds, args.chunk_tokens, overlap)
     store, embedder = open_for_indexing(args, ingest.settings())
-    ingest = dataclasses.replace(ingest, max_pixels=embedder.engine.preprocessor.settings.max_pixels)
+    if args.ray is None:
+        max_pixels, tokenizer = embedder.engine.preprocessor.settings.max_pixels, None
+    else:  # a RayEmbedder: the model lives in the actors
+        max_pixels, tokenizer = embedder.max_pixels, embedder.tokenizer
+    ingest = dataclasses.replace(ingest, max_pixels=max_pixels)
     options = IndexOptions(ingest, hidden=args.hidden, force=args.force, rehash=args.rehash,
                            max_batch_tokens=args.max_batch_tokens, batch_size=args.batch_size,
                            rebuild_ann=bool(args.rebuild_ann), ann_precision=_new_precision(args))
     bar = progress_bar(show_progress(args))
-    indexer = Indexer(store, embedder, options, bar)
+    indexer = Indexer(store, embedder, options, bar, tokenizer=tokenizer)
     try:
         with store:
             report = indexer.run(args.paths)

@@ -12,7 +12,8 @@ from .common import EXIT_OK
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser("info", parents=[common], help="describe an index: counts, model, dim, size",
                               description="Describe a local index built by `qvl index`.")
-    p.add_argument("--db", default=os.environ.get("QVL_DB") or None, metavar="DIR", help="index folder [QVL_DB]")
+    p.add_argument("--db", default=os.environ.get("QVL_DB") or None, metavar="DIR",
+                   help="index folder, milvus://HOST:PORT/COLLECTION or milvus-lite://PATH.db/COLLECTION [QVL_DB]")
     p.add_argument("--json", action="store_true", help="print the description as JSON")
     p.set_defaults(handler=run)
 
@@ -42,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
     by_modality = ", ".join(f"{n} {m}" for m, n in sorted(info["by_modality"].items())) or "none"
     files = ", ".join(f"{n} {s}" for s, n in sorted(info["files"].items())) or "none"
     ann = info["ann"]
-    if ann:
+    if ann and ann.get("backend") == "milvus":
+        search = (f"approximate (Milvus {ann['index_type']}, {ann['precision']} codes, {ann['vectors']} vectors), "
+                  f"rescored with the stored float32 vectors")
+    elif ann:
         search = (f"approximate (FAISS IVF{ann['nlist']}, {ann['precision']} codes, {ann['vectors']} vectors"
                   + (f", {ann['pending_changes']} newer records searched exactly" if ann["pending_changes"] else "")
                   + "), rescored with the stored float32 vectors")
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         search = f"exact (an approximate index is built from {info['exact_threshold']} records)"
     rows = [["index", info["db"]], ["model", info["model"]], ["dim", str(info["dim"])],
             ["precision", info["precision"]], ["records", f"{info['records']} ({by_modality})"],
-            ["files", files], ["search", search], ["size on disk", human_bytes(info["size_bytes"])],
+            ["files", files], ["search", search], ["size on disk", human_bytes(info["size_bytes"]) if info["size_bytes"] is not None else "(on the server)"],
             ["query instruction", info["query_instruction"]],
             ["document instruction", info["document_instruction"]]]
     print(table(rows, ["", ""]).split("\n", 1)[1])

@@ -31,7 +31,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("query", nargs="?", default=None, help="query text")
     p.add_argument("--image", default=None, metavar="FILE", help="query image (alone or with the text)")
     p.add_argument("--video", default=None, metavar="FILE", help="query video (alone or with the text)")
-    p.add_argument("--db", default=os.environ.get("QVL_DB") or None, metavar="DIR", help="index folder [QVL_DB]")
+    p.add_argument("--db", default=os.environ.get("QVL_DB") or None, metavar="DIR",
+                   help="index folder, milvus://HOST:PORT/COLLECTION or milvus-lite://PATH.db/COLLECTION [QVL_DB]")
     p.add_argument("-k", "--top-k", type=int, default=10, metavar="K", help="results to show [default: 10]")
     p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
                    help="modality=image,video,pdf,text or path=GLOB; repeat to combine (same key: any of)")

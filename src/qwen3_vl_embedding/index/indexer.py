@@ -88,7 +88,9 @@ class Indexer:
     """One run of `qvl index` over a store with an embedder."""
 
     def __init__(self, store: Store, embedder: Any, options: IndexOptions | None = None,
-                 progress: Any = None):
+                 progress: Any = None, tokenizer: Any = None):
+        """`embedder`: a Qwen3VLEmbedder, or anything with its `iter_embed` (distributed.RayEmbedder), then
+        with `tokenizer`, the backend tokenizer that splits texts into chunks."""
         self.store = store
         self.embedder = embedder
         self.options = options or IndexOptions()
@@ -100,7 +102,7 @@ class Indexer:
         self._buffer: list[tuple[Record, np.ndarray]] = []
         self._last_commit = time.monotonic()
         self._started = time.perf_counter()
-        self._tokenizer = embedder.engine.tokenizer.backend_tokenizer
+        self._tokenizer = tokenizer if tokenizer is not None else embedder.engine.tokenizer.backend_tokenizer
 
     # the run -----------------------------------------------------------------------------------
     def run(self, roots: Iterable[str]) -> IndexReport:

@@ -140,7 +140,8 @@ def open_store(location: str, meta: IndexMeta | None = None, *, write: bool = Fa
     write=True takes the index's writer lock (StoreLockedError when another process holds it).
     `milvus://HOST:PORT/COLLECTION` and `milvus-lite://PATH.db/COLLECTION` open a Milvus store (milvus_store.py)."""
     if "://" in location:
-        from .milvus_store import MilvusStore, is_milvus
+        from .milvus_connect import is_milvus
+        from .milvus_store import MilvusStore
 
         if is_milvus(location):
             return MilvusStore(location, meta, write=write, **options)
@@ -155,7 +156,8 @@ def open_store(location: str, meta: IndexMeta | None = None, *, write: bool = Fa
 def store_exists(location: str) -> bool:
     """True when `location` already holds an index."""
     if "://" in location:
-        from .milvus_store import MilvusStore, is_milvus
+        from .milvus_connect import is_milvus
+        from .milvus_store import MilvusStore
 
         if is_milvus(location):
             try:

@@ -1,0 +1,83 @@
+"""kill -9 of a `qvl index --ray` driver mid-run, then the same run again (with `index_with_ray`): nothing
+lost, no duplicates, only the missing units embedded."""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from index_corpus import long_text
+from scale_fixtures import RAY_ENV, ray_address  # noqa: F401  (a fixture)
+
+from qwen3_vl_embedding.distributed import RayEmbedder, index_with_ray
+from qwen3_vl_embedding.index import ingest
+from qwen3_vl_embedding.index.indexer import IndexOptions
+from qwen3_vl_embedding.index.ingest import IngestOptions
+from qwen3_vl_embedding.index.records import record_id
+
+SPLIT = ["--chunk-tokens", "16", "--chunk-overlap", "0"]
+FILES = 8
+
+
+def count(db: str) -> int:
+    try:
+        with sqlite3.connect(os.path.join(db, "index.sqlite"), timeout=30) as conn:
+            return conn.execute("SELECT count(*) FROM records").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+@pytest.mark.timeout(180)
+def test_killed_ray_driver_resumes(embedder, tiny_model_dir, ray_address, tmp_path):  # noqa: F811
+    root = tmp_path / "texts"
+    root.mkdir()
+    for i in range(FILES):
+        (root / f"part{i}.md").write_text(long_text(2000, seed=i))
+    db = str(tmp_path / "db")
+    tok = embedder.engine.tokenizer.backend_tokenizer
+    expected = {record_id(os.path.realpath(root / f"part{i}.md"), "text", n)
+                for i in range(FILES) for n in range(len(ingest.chunk_text((root / f"part{i}.md").read_text(), tok,
+                                                                            16, 0)))}
+    env = {**os.environ, **RAY_ENV, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    # One item per forward pass in one actor: the run is sure to be mid-way when it is killed.
+    proc = subprocess.Popen([sys.executable, "-m", "qwen3_vl_embedding", "index", str(root), "--db", db,
+                             "--model", tiny_model_dir, "-q", *SPLIT, "--batch-size", "1",
+                             "--ray", ray_address, "--ray-actors", "1"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while count(db) == 0:
+            assert proc.poll() is None, f"qvl index --ray ended early: {proc.communicate()[1].decode()[-2000:]}"
+            assert time.monotonic() < deadline, "qvl index --ray committed nothing in 120 s"
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be killed: make the workload larger"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    killed_at = count(db)
+    assert 0 < killed_at < len(expected)
+    with sqlite3.connect(os.path.join(db, "index.sqlite")) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        statuses = dict(conn.execute("SELECT status, count(*) FROM files GROUP BY status").fetchall())
+    assert statuses.get("partial", 0) >= 1  # a file was cut in the middle
+    # The same run again, through the Python API this time.
+    pool = RayEmbedder(tiny_model_dir, address=ray_address, actors=2)
+    options = IndexOptions(IngestOptions(chunk_tokens=16, chunk_overlap=0))
+    resumed = index_with_ray([str(root)], db, pool, options=options)
+    assert not resumed.skipped and resumed.items_added == len(expected) - killed_at
+    with sqlite3.connect(os.path.join(db, "index.sqlite")) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM records")]
+        assert len(ids) == len(set(ids)) and set(ids) == expected
+        assert conn.execute("SELECT DISTINCT status FROM files").fetchall() == [("done",)]
+        sample = conn.execute("SELECT r.text, v.vector FROM records r JOIN vectors v USING (id) "
+                              "ORDER BY r.id LIMIT 24").fetchall()
+    want = embedder.embed([{"text": t} for t, _ in sample])
+    assert np.allclose(np.stack([np.frombuffer(v, "<f4") for _, v in sample]), want, atol=1e-5)
