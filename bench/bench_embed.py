@@ -144,7 +144,6 @@ def run_rerank(args) -> list[dict]:
 def stream_child(mode: str, n: int, shape: str) -> dict:
     """Run in a fresh process: embed n streamed images (ours) or decode them all first (reference way)."""
     import json
-    import resource
 
     from PIL import Image
 
@@ -153,15 +152,17 @@ def stream_child(mode: str, n: int, shape: str) -> dict:
 
     paths = image_files(n, seed=11, lo=48, hi=320, folder="stream")
     embedder = Qwen3VLEmbedder(checkpoint(shape))
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t = time.perf_counter()
-    if mode == "ours":
-        count = sum(1 for _ in embedder.iter_embed(({"image": p} for p in paths), show_progress=False))
-    else:  # the reference decodes every image of the call before its single forward pass
-        decoded = [resize_image(Image.open(p), 4096, 1843200) for p in paths]
-        count = len(decoded)
-    seconds = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    # ru_maxrss survives fork+exec on Linux (it would report the parent's peak): sample /proc instead.
+    with peak_rss() as mem:
+        t = time.perf_counter()
+        if mode == "ours":
+            count = sum(1 for _ in embedder.iter_embed(({"image": p} for p in paths), show_progress=False))
+        else:  # the reference decodes every image of the call before its single forward pass
+            decoded = [resize_image(Image.open(p), 4096, 1843200) for p in paths]
+            count = len(decoded)
+        seconds = time.perf_counter() - t
+    base, peak = mem["start_mb"], mem["peak_mb"]
     out = {"items": count, "seconds": seconds, "peak RSS MB": peak, "RSS growth MB": peak - base}
     print(json.dumps(out))
     return out

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import sqlite3
 import io
 import json
 from dataclasses import dataclass
@@ -56,3 +58,12 @@ def qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir):
         for module in (cli_search, cli_rerank):
             mp.setattr(module, "load_reranker", load_reranker)
         yield run
+
+
+def count_records(db: str) -> int:
+    """Records in an embedded index, read straight from SQLite (0 before it exists)."""
+    try:
+        with sqlite3.connect(os.path.join(db, "index.sqlite"), timeout=30) as conn:
+            return conn.execute("SELECT count(*) FROM records").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0

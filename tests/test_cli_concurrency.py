@@ -21,12 +21,7 @@ SLOW = ["--batch-size", "1"]  # one item per forward pass: the killed run is sur
 FILES = 8
 
 
-def count(db: str) -> int:
-    try:
-        with sqlite3.connect(os.path.join(db, "index.sqlite"), timeout=30) as conn:
-            return conn.execute("SELECT count(*) FROM records").fetchone()[0]
-    except sqlite3.OperationalError:  # not created yet
-        return 0
+from index_cli import count_records as count  # noqa: E402
 
 
 @pytest.mark.timeout(120)

@@ -140,23 +140,6 @@ def test_small_index_keeps_no_ann_and_shrinking_drops_it(tmp_path):
     store.close()
 
 
-def test_files_upserts_and_drop(tmp_path):
-    store, recs, vecs = make(tmp_path / "db", 8)
-    state = FileState(recs[0].path, "abc", 10, 2.0, "image", "done", 1)
-    store.put_file(state)
-    store.add(recs[:1], vecs[:1])  # the same id again replaces, never duplicates
-    store.commit()
-    assert store.file_states() == {state.path: state}
-    assert store.record_ids(recs[0].path) == {recs[0].id} and sum(store.count().values()) == 8
-    store.put_file(FileState(recs[0].path, "def", 11, 3.0, "image", "partial"), drop_records=True)
-    store.commit()
-    assert store.record_ids(recs[0].path) == set() and store.file_states()[recs[0].path].status == "partial"
-    assert store.delete_paths([recs[0].path, recs[1].path]) == 1 and store.file_states() == {}
-    with pytest.raises(ValueError, match="shape"):
-        store.add(recs[2:3], np.zeros((1, DIM + 1), np.float32))
-    store.close()
-
-
 def test_one_writer_at_a_time_and_readers_meanwhile(tmp_path):
     store, recs, vecs = make(tmp_path / "db", 20)
     with pytest.raises(StoreLockedError, match=f"pid {os.getpid()}"):

@@ -24,12 +24,7 @@ SPLIT = ["--chunk-tokens", "16", "--chunk-overlap", "0"]
 FILES = 8
 
 
-def count(db: str) -> int:
-    try:
-        with sqlite3.connect(os.path.join(db, "index.sqlite"), timeout=30) as conn:
-            return conn.execute("SELECT count(*) FROM records").fetchone()[0]
-    except sqlite3.OperationalError:  # not created yet
-        return 0
+from index_cli import count_records as count  # noqa: E402
 
 
 @pytest.mark.timeout(180)
