@@ -11,6 +11,7 @@ the Lite server when the last store on it closes, so other processes can open th
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
 import threading
@@ -110,6 +111,9 @@ def connect(where: MilvusLocation):
     pymilvus = _pymilvus()
     served = False
     if where.lite:
+        # Milvus Lite's in-process gRPC server logs a traceback for every call it does not implement
+        # (pymilvus probes some); they are harmless and only confuse users.
+        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
         from milvus_lite.server_manager import server_manager_instance
 
         served = where.uri in getattr(server_manager_instance, "_servers", {})  # by this process already
