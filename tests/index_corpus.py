@@ -50,3 +50,20 @@ def make_corpus(root: str) -> dict:
     os.symlink("..", os.path.join(root, "photos/2024/trip/loop"))  # a symlink loop back up the tree
     return {"root": root, "pdf": os.path.join(root, "docs/report.pdf"), "video": os.path.join(root, "movie.mp4"),
             "text": os.path.join(root, "docs/long.txt"), "image": os.path.join(root, GOOD_IMAGES[0])}
+
+
+def chunked_texts(root, files: int, words: int, tokenizer, chunk_tokens: int = 16) -> set[int]:
+    """Write `files` long markdown texts under `root`; return the record ids their chunks will get."""
+    from qwen3_vl_embedding.index import ingest
+    from qwen3_vl_embedding.index.records import record_id
+
+    os.makedirs(root, exist_ok=True)
+    expected = set()
+    for i in range(files):
+        path = os.path.join(root, f"part{i}.md")
+        with open(path, "w") as f:
+            f.write(long_text(words, seed=i))
+        with open(path) as f:
+            chunks = ingest.chunk_text(f.read(), tokenizer, chunk_tokens, 0)
+        expected |= {record_id(os.path.realpath(path), "text", n) for n in range(len(chunks))}
+    return expected

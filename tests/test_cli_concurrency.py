@@ -11,10 +11,8 @@ import time
 import numpy as np
 import pytest
 from index_cli import qvl_runner
-from index_corpus import long_text
+from index_corpus import chunked_texts
 
-from qwen3_vl_embedding.index import ingest
-from qwen3_vl_embedding.index.records import record_id
 
 SPLIT = ["--chunk-tokens", "16", "--chunk-overlap", "0"]
 SLOW = ["--batch-size", "1"]  # one item per forward pass: the killed run is sure to be mid-way
@@ -27,14 +25,8 @@ from index_cli import count_records as count  # noqa: E402
 @pytest.mark.timeout(120)
 def test_kill_9_second_writer_reader_and_resume(embedder, reranker, tiny_model_dir, tiny_untied_dir, tmp_path):
     root = tmp_path / "texts"
-    root.mkdir()
-    for i in range(FILES):
-        (root / f"part{i}.md").write_text(long_text(4000, seed=i))
+    expected = chunked_texts(str(root), FILES, 4000, embedder.engine.tokenizer.backend_tokenizer)
     db = str(tmp_path / "db")
-    tok = embedder.engine.tokenizer.backend_tokenizer
-    expected = {record_id(os.path.realpath(root / f"part{i}.md"), "text", n)
-                for i in range(FILES) for n in range(len(ingest.chunk_text((root / f"part{i}.md").read_text(), tok,
-                                                                            16, 0)))}
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.Popen([sys.executable, "-m", "qwen3_vl_embedding", "index", str(root), "--db", db,
                              "--model", tiny_model_dir, "-q", *SPLIT, *SLOW], env=env, stdout=subprocess.DEVNULL,

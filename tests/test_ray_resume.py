@@ -11,14 +11,12 @@ import time
 
 import numpy as np
 import pytest
-from index_corpus import long_text
+from index_corpus import chunked_texts
 from scale_fixtures import RAY_ENV, ray_address  # noqa: F401  (a fixture)
 
 from qwen3_vl_embedding.distributed import RayEmbedder, index_with_ray
-from qwen3_vl_embedding.index import ingest
 from qwen3_vl_embedding.index.indexer import IndexOptions
 from qwen3_vl_embedding.index.ingest import IngestOptions
-from qwen3_vl_embedding.index.records import record_id
 
 SPLIT = ["--chunk-tokens", "16", "--chunk-overlap", "0"]
 FILES = 8
@@ -30,14 +28,8 @@ from index_cli import count_records as count  # noqa: E402
 @pytest.mark.timeout(180)
 def test_killed_ray_driver_resumes(embedder, tiny_model_dir, ray_address, tmp_path):  # noqa: F811
     root = tmp_path / "texts"
-    root.mkdir()
-    for i in range(FILES):
-        (root / f"part{i}.md").write_text(long_text(2000, seed=i))
+    expected = chunked_texts(str(root), FILES, 2000, embedder.engine.tokenizer.backend_tokenizer)
     db = str(tmp_path / "db")
-    tok = embedder.engine.tokenizer.backend_tokenizer
-    expected = {record_id(os.path.realpath(root / f"part{i}.md"), "text", n)
-                for i in range(FILES) for n in range(len(ingest.chunk_text((root / f"part{i}.md").read_text(), tok,
-                                                                            16, 0)))}
     env = {**os.environ, **RAY_ENV, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     # One item per forward pass in one actor: the run is sure to be mid-way when it is killed.
     proc = subprocess.Popen([sys.executable, "-m", "qwen3_vl_embedding", "index", str(root), "--db", db,
