@@ -67,3 +67,18 @@ def count_records(db: str) -> int:
             return conn.execute("SELECT count(*) FROM records").fetchone()[0]
     except sqlite3.OperationalError:  # not created yet
         return 0
+
+
+def assert_resumed_index(db: str, expected: set[int], embedder) -> None:
+    """After a resumed run: exactly the expected records, no duplicates, every file done, and stored
+    vectors equal to the library's embedding of their text."""
+    import numpy as np
+
+    with sqlite3.connect(os.path.join(db, "index.sqlite")) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM records")]
+        assert len(ids) == len(set(ids)) and set(ids) == expected
+        assert conn.execute("SELECT DISTINCT status FROM files").fetchall() == [("done",)]
+        sample = conn.execute("SELECT r.text, v.vector FROM records r JOIN vectors v USING (id) "
+                              "ORDER BY r.id LIMIT 24").fetchall()
+    want = embedder.embed([{"text": t} for t, _ in sample])
+    assert np.allclose(np.stack([np.frombuffer(v, "<f4") for _, v in sample]), want, atol=1e-5)

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 from index_cli import qvl_runner
 from index_corpus import chunked_texts
@@ -19,7 +18,7 @@ SLOW = ["--batch-size", "1"]  # one item per forward pass: the killed run is sur
 FILES = 8
 
 
-from index_cli import count_records as count  # noqa: E402
+from index_cli import assert_resumed_index, count_records as count  # noqa: E402
 
 
 @pytest.mark.timeout(120)
@@ -61,11 +60,4 @@ def test_kill_9_second_writer_reader_and_resume(embedder, reranker, tiny_model_d
     assert resumed.code == 0, resumed.err
     summary = resumed.json()
     assert summary["items_added"] == len(expected) - killed_at
-    with sqlite3.connect(os.path.join(db, "index.sqlite")) as conn:
-        ids = [r[0] for r in conn.execute("SELECT id FROM records")]
-        assert len(ids) == len(set(ids)) and set(ids) == expected
-        assert conn.execute("SELECT DISTINCT status FROM files").fetchall() == [("done",)]
-        sample = conn.execute("SELECT r.text, v.vector FROM records r JOIN vectors v USING (id) "
-                              "ORDER BY r.id LIMIT 24").fetchall()
-    want = embedder.embed([{"text": t} for t, _ in sample])
-    assert np.allclose(np.stack([np.frombuffer(v, "<f4") for _, v in sample]), want, atol=1e-5)
+    assert_resumed_index(db, expected, embedder)

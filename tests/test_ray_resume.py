@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 from index_corpus import chunked_texts
 from scale_fixtures import RAY_ENV, ray_address  # noqa: F401  (a fixture)
@@ -22,7 +21,7 @@ SPLIT = ["--chunk-tokens", "16", "--chunk-overlap", "0"]
 FILES = 8
 
 
-from index_cli import count_records as count  # noqa: E402
+from index_cli import assert_resumed_index, count_records as count  # noqa: E402
 
 
 @pytest.mark.timeout(180)
@@ -60,11 +59,4 @@ def test_killed_ray_driver_resumes(embedder, tiny_model_dir, ray_address, tmp_pa
     options = IndexOptions(IngestOptions(chunk_tokens=16, chunk_overlap=0))
     resumed = index_with_ray([str(root)], db, pool, options=options)
     assert not resumed.skipped and resumed.items_added == len(expected) - killed_at
-    with sqlite3.connect(os.path.join(db, "index.sqlite")) as conn:
-        ids = [r[0] for r in conn.execute("SELECT id FROM records")]
-        assert len(ids) == len(set(ids)) and set(ids) == expected
-        assert conn.execute("SELECT DISTINCT status FROM files").fetchall() == [("done",)]
-        sample = conn.execute("SELECT r.text, v.vector FROM records r JOIN vectors v USING (id) "
-                              "ORDER BY r.id LIMIT 24").fetchall()
-    want = embedder.embed([{"text": t} for t, _ in sample])
-    assert np.allclose(np.stack([np.frombuffer(v, "<f4") for _, v in sample]), want, atol=1e-5)
+    assert_resumed_index(db, expected, embedder)
