@@ -59,6 +59,7 @@ class Qwen3VLEmbedder:
             vision=VisionSettings(min_pixels, max_pixels, total_pixels, video_backend),
             policy=media_policy, revision=revision, max_batch_tokens=max_batch_tokens, batch_size=batch_size,
             workers=workers, **model_kwargs)
+        self.engine.share_prefixes()
 
     # facts -----------------------------------------------------------------------------------------
     @property
