@@ -1,6 +1,7 @@
 """The batching loop with fake prepare/forward: packing, order, errors, out-of-memory splitting."""
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -14,22 +15,59 @@ from qwen3_vl_embedding.errors import InputError
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(1, 3000), max_size=80), st.integers(1, 8000), st.one_of(st.none(), st.integers(1, 9)),
-       st.sampled_from([0.0, 0.5, 0.8]))
-def test_plan_batches_properties(costs, budget, max_items, min_fill):
-    batches = plan_batches(costs, budget, max_items, min_fill)
+       st.sampled_from([1, 64, 512]))
+def test_plan_batches_properties(costs, budget, max_items, pass_cost):
+    batches = plan_batches(costs, budget, max_items, pass_cost)
     flat = sorted(i for b in batches for i in b)
     assert flat == list(range(len(costs)))
     for b in batches:
         longest = max(costs[i] for i in b)
         assert len(b) == 1 or len(b) * longest <= budget
         assert max_items is None or len(b) <= max_items
-        assert all(costs[i] >= min_fill * longest for i in b)
+    ordered = [i for b in batches for i in b]
+    assert [costs[i] for i in ordered] == sorted(costs, reverse=True)  # longest first, runs of the sorted costs
+
+
+def planned_total(costs, batches, pass_cost):
+    return sum(len(b) * max(costs[i] for i in b) + pass_cost for b in batches)
+
+
+def brute_force_total(costs, budget, max_items, pass_cost):
+    """The least total over every split of the sorted costs into runs within the limits."""
+    c = sorted(costs, reverse=True)
+    best = None
+    for cuts in itertools.product([False, True], repeat=max(0, len(c) - 1)):
+        runs, current = [], [c[0]]
+        for value, cut in zip(c[1:], cuts):
+            if cut:
+                runs.append(current)
+                current = []
+            current.append(value)
+        runs.append(current)
+        if any(len(r) > 1 and len(r) * r[0] > budget or max_items and len(r) > max_items for r in runs):
+            continue
+        total = sum(len(r) * r[0] + pass_cost for r in runs)
+        best = total if best is None else min(best, total)
+    return best
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(1, 400), min_size=1, max_size=9), st.integers(1, 1500),
+       st.one_of(st.none(), st.integers(1, 4)), st.integers(1, 300))
+def test_plan_batches_is_optimal(costs, budget, max_items, pass_cost):
+    batches = plan_batches(costs, budget, max_items, pass_cost)
+    assert planned_total(costs, batches, pass_cost) == brute_force_total(costs, budget, max_items, pass_cost)
 
 
 def test_plan_batches_groups_similar_lengths():
     costs = [10, 1000, 12, 990, 11, 1010]
     assert plan_batches(costs, 3100) == [[5, 1, 3], [2, 4, 0]]
-    assert plan_batches([100, 90, 70, 60], 10_000, min_fill=0.8) == [[0, 1], [2, 3]]
+    # one more pass pays for itself only when it saves more padding than it costs
+    assert plan_batches([100, 90, 70, 60], 10_000, pass_cost=64) == [[0, 1, 2, 3]]
+    assert plan_batches([100, 90, 70, 60], 10_000, pass_cost=16) == [[0, 1], [2, 3]]
+    assert plan_batches([], 100) == []
+    with pytest.raises(ValueError, match="pass_cost"):
+        plan_batches([1], 100, pass_cost=0)
 
 
 def fake_run(items, **kw):
@@ -52,6 +90,24 @@ def test_every_item_once_in_any_order_of_completion():
     out = fake_run(items, max_batch_tokens=200, window=16)
     assert sorted(out) == list(range(50))
     assert all(out[i].item() == i for i in range(50))
+
+
+def test_an_estimate_may_hand_over_the_prepared_sample():
+    """Costing a text means tokenising it: the sample is then not prepared a second time."""
+    prepared: list[int] = []
+
+    def estimate(x):
+        return {**x, "cost": x["cost"], "early": True} if x["value"] % 2 else x["cost"]
+
+    def prepare_counted(x):
+        prepared.append(x["value"])
+        return x
+
+    items = [{"cost": i % 7 + 1, "value": i} for i in range(20)]
+    out = dict(run_batches(items, estimate=estimate, prepare=prepare_counted, forward=forward,
+                           length=lambda s: s["cost"], max_batch_tokens=16))
+    assert sorted(out) == list(range(20)) and all(out[i].item() == i for i in range(20))
+    assert sorted(prepared) == list(range(0, 20, 2))
 
 
 def test_raise_mode_locates_the_item():

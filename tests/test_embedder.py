@@ -262,3 +262,28 @@ def test_dim_validation(embedder):
 
 def test_repr_and_facts(embedder):
     assert "dim=64" in repr(embedder) and embedder.device.type == "cpu"
+
+
+def test_text_is_tokenised_once_and_media_costed_from_headers(embedder, media, monkeypatch):
+    from qwen3_vl_embedding.inputs import to_item
+    from qwen3_vl_embedding.preprocess import Sample
+
+    engine = embedder.engine
+    text_prompt = embedder.prompt(to_item("a text"), None)
+    image_prompt = embedder.prompt(to_item({"image": media["scene.jpg"]}), None)
+    sample = engine.cost(text_prompt)
+    assert isinstance(sample, Sample) and sample.input_ids == engine.preprocessor.prepare(text_prompt).input_ids
+    assert isinstance(engine.cost(image_prompt), int) and engine.cost(sample) is sample
+    calls = []
+    real = engine.preprocessor.backend.encode
+    monkeypatch.setattr(engine.preprocessor, "backend", type("B", (), {
+        "encode": staticmethod(lambda *a, **kw: calls.append(1) or real(*a, **kw))})())
+    texts = ["one", "two words", "three little words", "four"]
+    got = embedder.embed(texts)
+    assert len(calls) == len(texts)
+    monkeypatch.undo()
+    assert np.allclose(got, embedder.embed(texts), atol=1e-6)
+    # already prepared samples run as they are
+    rows = engine.collect([engine.cost(embedder.prompt(to_item(t), None)) for t in texts], lambda h: h)
+    assert rows.shape[0] == len(texts)
+

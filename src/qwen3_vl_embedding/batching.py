@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
+import numpy as np
 import torch
 
 from .errors import InputError
@@ -27,6 +28,7 @@ J = TypeVar("J")
 
 DEFAULT_MAX_BATCH_TOKENS = 16384
 DEFAULT_WINDOW = 512
+ESTIMATE_TASKS = 8
 
 
 @dataclass(frozen=True)
@@ -60,38 +62,53 @@ class RunStats:
         return self.real_tokens / self.padded_tokens if self.padded_tokens else 1.0
 
 
-def default_min_fill(device_type: str) -> float:
-    """How full (shortest/longest) a batch must stay. Padding is pure waste on a CPU, so batches there
-    hold items within 80% of the longest; a GPU gains more from larger batches (50%)."""
-    return 0.5 if device_type == "cuda" else 0.8
+def default_pass_cost(device_type: str) -> int:
+    """What one forward pass costs beyond its tokens, in padded tokens: the planner splits a batch only
+    where the padding it saves outweighs one more pass. Measured on 2 CPU cores, a pass of a small
+    model costs as much as 60-300 tokens; on a GPU, launching a pass of the 2B model costs as much as
+    several hundred tokens of compute, so batches there hold more dissimilar lengths."""
+    return 512 if device_type == "cuda" else 64
 
 
 def plan_batches(costs: Sequence[int], max_tokens: int, max_items: int | None = None,
-                 min_fill: float = 0.0) -> list[list[int]]:
-    """Positions of `costs` grouped into batches: longest first, each batch's items x longest <= max_tokens,
-    and every item at least `min_fill` x the batch's longest (bounding the padding).
+                 pass_cost: int = 64) -> list[list[int]]:
+    """Positions of `costs` grouped into batches of similar cost, longest first.
 
-    An item costlier than `max_tokens` forms a batch of its own. Pure and deterministic."""
+    Each batch's padded size (items x longest) stays within `max_tokens` (an item costlier than that
+    forms a batch of its own) and within `max_items` items. Among such groupings of the sorted costs
+    into runs, the one with the least total of padded tokens plus `pass_cost` per batch is chosen
+    (exact dynamic programming). Pure and deterministic."""
     if max_tokens <= 0:
         raise ValueError(f"max_batch_tokens must be positive, got {max_tokens}")
     if max_items is not None and max_items <= 0:
         raise ValueError(f"batch_size must be positive, got {max_items}")
+    if pass_cost <= 0:
+        raise ValueError(f"pass_cost must be positive, got {pass_cost}")
     order = sorted(range(len(costs)), key=lambda i: (-costs[i], i))
+    n = len(order)
+    if n == 0:
+        return []
+    c = np.array([max(1, int(costs[i])) for i in order], dtype=np.int64)  # non-increasing
+    best = np.zeros(n + 1, dtype=np.int64)  # best[j]: least total for the first j items
+    start = np.zeros(n + 1, dtype=np.int64)  # where the last batch of that best begins
+    offset = np.zeros(n, dtype=np.int64)  # best[i] - i * c[i]: a batch [i, j) costs offset[i] + j * c[i] + pass
+    lo = 0
+    for j in range(1, n + 1):
+        offset[j - 1] = best[j - 1] - (j - 1) * c[j - 1]
+        # batches [i, j) within the limits; their padded size grows as i falls, so they are i >= lo
+        while lo < j - 1 and ((j - lo) * c[lo] > max_tokens or (max_items is not None and j - lo > max_items)):
+            lo += 1
+        totals = offset[lo:j] + j * c[lo:j]
+        k = int(np.argmin(totals))
+        start[j] = lo + k
+        best[j] = totals[k] + pass_cost
     batches: list[list[int]] = []
-    current: list[int] = []
-    longest = 0
-    for i in order:
-        cost = max(1, int(costs[i]))
-        full = max_items is not None and len(current) >= max_items
-        too_short = cost < min_fill * longest
-        if current and (full or too_short or (len(current) + 1) * max(longest, cost) > max_tokens):
-            batches.append(current)
-            current, longest = [], 0
-        current.append(i)
-        longest = max(longest, cost)
-    if current:
-        batches.append(current)
-    return batches
+    j = n
+    while j > 0:
+        i = int(start[j])
+        batches.append(order[i:j])
+        j = i
+    return batches[::-1]
 
 
 def default_workers() -> int:
@@ -111,13 +128,13 @@ def _progress(show: bool | None, total: int | None, desc: str):
 def run_batches(
     jobs: Iterable[J],
     *,
-    estimate: Callable[[J], int],
+    estimate: Callable[[J], Any],
     prepare: Callable[[J], Any],
     forward: Callable[[list[Any]], torch.Tensor],
     length: Callable[[Any], int],
     max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     batch_size: int | None = None,
-    min_fill: float = 0.0,
+    pass_cost: int = 64,
     on_error: str = "raise",
     window: int = DEFAULT_WINDOW,
     workers: int | None = None,
@@ -130,7 +147,9 @@ def run_batches(
 ) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield (position, output row) for every job, batch by batch (not in input order).
 
-    `prepare` runs on worker threads and raises InputError for a bad job; with on_error="raise" the
+    `estimate` costs a job in tokens on worker threads; where costing a job means preparing it (a text
+    is costed by tokenising it) it may return the prepared sample instead, whose cost is then
+    `length(sample)` and which is not prepared again. `prepare` runs on worker threads and raises InputError for a bad job; with on_error="raise" the
     first such error stops the run (located at the job's position), with "skip" it is recorded in
     `stats.failures` and the run goes on. `forward` gets a list of prepared samples and returns one
     row per sample. `pool` lends worker threads (kept across calls); without it a pool of `workers`
@@ -182,9 +201,15 @@ def run_batches(
             chunk = [(next(counter), job) for job in itertools.islice(it, window)]
             if not chunk:
                 break
-            costs = list(pool.map(_safe_estimate(estimate), [job for _, job in chunk]))
-            for batch in plan_batches(costs, max_batch_tokens, batch_size, min_fill):
-                pending.append([(chunk[k][0], pool.submit(prepare, chunk[k][1])) for k in batch])
+            jobs_ = [job for _, job in chunk]
+            step = max(1, -(-len(jobs_) // ESTIMATE_TASKS))  # a few tasks for the window, not one per job
+            costed = [c for part in pool.map(_safe_estimate(estimate), [jobs_[i:i + step]
+                                                                         for i in range(0, len(jobs_), step)])
+                      for c in part]
+            costs = [c if isinstance(c, int) else length(c) for c in costed]
+            for batch in plan_batches(costs, max_batch_tokens, batch_size, pass_cost):
+                pending.append([(chunk[k][0], _done(costed[k]) if not isinstance(costed[k], int)
+                                 else pool.submit(prepare, chunk[k][1])) for k in batch])
                 while len(pending) > prefetch:
                     yield from finish(pending.popleft())
         while pending:
@@ -200,13 +225,24 @@ def run_batches(
         stats.seconds += time.perf_counter() - started
 
 
-def _safe_estimate(estimate: Callable[[J], int]) -> Callable[[J], int]:
-    def run(job: J) -> int:
+def _safe_estimate(estimate: Callable[[J], Any]) -> Callable[[list[J]], list]:
+    """Cost each job of a slice: an int, or the prepared sample when `estimate` returned one."""
+    def one(job: J):
         try:
-            return int(estimate(job))
+            cost = estimate(job)
+            return int(cost) if isinstance(cost, (int, float)) else cost
         except Exception:  # a bad item is reported by prepare, with its cause
             return 1
+
+    def run(jobs: list[J]) -> list:
+        return [one(job) for job in jobs]
     return run
+
+
+def _done(value: Any) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
 
 
 def _forward_split(forward: Callable[[list[Any]], torch.Tensor], samples: list[Any], stats: RunStats) -> torch.Tensor:

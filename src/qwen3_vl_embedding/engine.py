@@ -9,10 +9,11 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 
 from . import media
-from .batching import DEFAULT_MAX_BATCH_TOKENS, RunStats, default_min_fill, default_workers, run_batches
+from .batching import DEFAULT_MAX_BATCH_TOKENS, RunStats, default_pass_cost, default_workers, run_batches
+from .inputs import TextPart
 from .model import Backbone, resolve_model_path
 from .preprocess import Preprocessor, Sample, VisionSettings
-from .prompts import Prompt
+from .prompts import Fixed, Prompt
 from .runtime import resolve_runtime
 
 logger = logging.getLogger(__name__)
@@ -83,22 +84,32 @@ class Engine:
         runner = self._prefix_runner or self.backbone
         return head(runner.last_hidden(samples, self.preprocessor.pad_id)).cpu()
 
-    def run(self, prompts: Iterable[Prompt], head: Callable[[torch.Tensor], torch.Tensor], *,
+    def cost(self, job: Prompt | Sample) -> int | Sample:
+        """A job's token count; for a text-only prompt, whose cost is its tokenisation, the prepared
+        sample itself (so it is tokenised once). A Sample is already prepared."""
+        if isinstance(job, Sample):
+            return job
+        if all(isinstance(piece, (Fixed, TextPart)) for piece in job):
+            return self.preprocessor.prepare(job)
+        return self.preprocessor.estimate(job)
+
+    def run(self, prompts: Iterable[Prompt | Sample], head: Callable[[torch.Tensor], torch.Tensor], *,
             max_batch_tokens: int | None = None, batch_size: int | None = None, on_error: str = "raise",
             show_progress: bool | None = False, total: int | None = None, desc: str = "embedding",
             stats: RunStats | None = None) -> Iterator[tuple[int, torch.Tensor]]:
-        """Yield (position, head(hidden)) for each prompt, in batch order; see `batching.run_batches`."""
+        """Yield (position, head(hidden)) for each prompt (or Sample prepared already), in batch order;
+        see `batching.run_batches`."""
         stats = stats if stats is not None else RunStats()
         self.last_stats = stats
         yield from run_batches(
             prompts,
-            estimate=self.preprocessor.estimate,
+            estimate=self.cost,
             prepare=self.preprocessor.prepare,
             forward=lambda samples: self.forward(samples, head),
             length=lambda s: s.length,
             max_batch_tokens=max_batch_tokens or self.max_batch_tokens,
             batch_size=batch_size if batch_size is not None else self.batch_size,
-            min_fill=default_min_fill(self.runtime.device.type),
+            pass_cost=default_pass_cost(self.runtime.device.type),
             on_error=on_error,
             pool=self.pool,
             stats=stats,
