@@ -202,3 +202,19 @@ def test_create_app_refuses_models_under_another_media_policy():
         create_app(config, reranker=model(ServerConfig(allow_remote_media=True).media_policy()))
     with pytest.raises(ValueError):
         create_app(config)
+
+
+def test_text_requests_are_tokenised_by_the_handler_media_by_the_worker(embedder, media):
+    """The worker then only runs the model for text; a bad text is still reported by the worker."""
+    from qwen3_vl_embedding.inputs import to_item
+    from qwen3_vl_embedding.preprocess import Sample
+    from qwen3_vl_embedding.server.service import costed
+
+    engine = embedder.engine
+    job, cost = costed(engine, embedder.prompt(to_item("a short text"), None))
+    assert isinstance(job, Sample) and cost == job.length
+    image = embedder.prompt(to_item({"image": media["scene.jpg"]}), None)
+    job, cost = costed(engine, image)
+    assert job is image and cost == engine.preprocessor.estimate(image)
+    bad = embedder.prompt(to_item("<|image_pad|>"), None)
+    assert costed(engine, bad) == (bad, 1)

@@ -114,15 +114,15 @@ async def search(service: Any, request: Any) -> dict[str, Any]:
 def query_prompt(service: Any, query: Any, instruction: str) -> tuple[list, int]:
     """The query's embedding prompt and its estimated cost (InputError -> 4xx naming `query`)."""
     from .errors import from_input_error
-    from .service import check_item_limits, estimated
+    from .service import check_item_limits, costed
 
     try:
         item = to_item(query)
     except InputError as e:
         raise from_input_error(e.located(field_prefix="query"), "query") from None
     check_item_limits(item, service.config.max_video_frames, "query", None)
-    prompt = service.embedder.prompt(item, instruction)
-    return [prompt], estimated(service.embedder.engine.preprocessor.estimate, prompt)
+    job, cost = costed(service.embedder.engine, service.embedder.prompt(item, instruction))
+    return [job], cost
 
 
 async def rerank_hits(service: Any, query: Any, hits: list[Hit], k: int, deadline: float):

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..inputs import Item, VideoPart, to_item
+from ..preprocess import Sample
 from .batcher import Batcher, Closed, JobResult, QueueFull
 from .config import ServerConfig
 from .errors import APIError, from_input_error, limit_error
@@ -139,9 +140,12 @@ class Service:
                            code="invalid_input")
         if len(inputs) > self.config.max_items:
             raise limit_error("max_items", self.config.max_items, f"{len(inputs)} inputs in one request", "input")
-        from starlette.concurrency import run_in_threadpool
+        if all(isinstance(x, str) for x in inputs):  # tokenising short texts costs less than a thread hop
+            prompts, cost = self._embedding_prompts(inputs, request.instruction)
+        else:  # media: estimating reads headers (files, downloads), off the event loop
+            from starlette.concurrency import run_in_threadpool
 
-        prompts, cost = await run_in_threadpool(self._embedding_prompts, inputs, request.instruction)
+            prompts, cost = await run_in_threadpool(self._embedding_prompts, inputs, request.instruction)
         result = await self.run_job("embedding", prompts, cost, deadline, finish=lambda rows: pooled(rows, dim))
         if result.failures:
             first = result.failures[0]
@@ -154,18 +158,17 @@ class Service:
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
     def _embedding_prompts(self, inputs: list, instruction: str | None) -> tuple[list, int]:
-        prompts, cost = [], 0
-        estimate = self.embedder.engine.preprocessor.estimate
+        jobs, cost = [], 0
         for i, raw in enumerate(inputs):
             try:
                 item = to_item(to_library(raw), i)
             except InputError as e:
                 raise from_input_error(e, "input", i) from None
             check_item_limits(item, self.config.max_video_frames, "input", i)
-            prompt = self.embedder.prompt(item, instruction)
-            prompts.append(prompt)
-            cost += estimated(estimate, prompt)
-        return prompts, cost
+            job, tokens = costed(self.embedder.engine, self.embedder.prompt(item, instruction))
+            jobs.append(job)
+            cost += tokens
+        return jobs, cost
 
     # rerank ------------------------------------------------------------------------------------
     async def rerank(self, request: RerankRequest) -> dict[str, Any]:
@@ -211,8 +214,8 @@ class Service:
             prompts = self.reranker.pair_prompts(query, items, instruction=instruction)
         except InputError as e:
             raise from_input_error(e, "documents") from None
-        estimate = self.reranker.engine.preprocessor.estimate
-        return prompts, sum(estimated(estimate, p) for p in prompts)
+        jobs = [costed(self.reranker.engine, p) for p in prompts]
+        return [job for job, _ in jobs], sum(tokens for _, tokens in jobs)
 
     # search ------------------------------------------------------------------------------------
     async def search(self, request: SearchRequest) -> dict[str, Any]:
@@ -243,8 +246,11 @@ def _raw_hidden(hidden):
     return hidden
 
 
-def estimated(estimate, prompt) -> int:
+def costed(engine, prompt) -> tuple[Any, int]:
+    """The job to queue and its token cost: a text-only prompt is tokenised here, once (the worker
+    then only runs the model); a prompt with media is costed from headers and read by the worker."""
     try:
-        return int(estimate(prompt))
+        cost = engine.cost(prompt)
     except Exception:  # noqa: BLE001 - a bad item is reported when it is prepared, with its cause
-        return 1
+        return prompt, 1
+    return (cost, cost.length) if isinstance(cost, Sample) else (prompt, int(cost))
