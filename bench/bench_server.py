@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_server.py --quick         # 16 clients x 5 requests (a smoke run)
     .venv/bin/python bench/bench_server.py --shape 2b      # the released 2B shape (random weights; GPU)
     .venv/bin/python bench/bench_server.py --model DIR     # a real checkpoint folder
+    .venv/bin/python bench/bench_server.py --rounds 3      # on/off three times, alternating (noisy machines)
 
 Each mode starts `qvl serve` in its own process (batching on, then `--no-batching`, otherwise the same
 flags), waits for /health, warms up, then runs every client's requests one after another, all clients
@@ -179,6 +180,8 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=64)
     p.add_argument("--requests", type=int, default=20, help="requests per client")
     p.add_argument("--quick", action="store_true", help="16 clients x 5 requests")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run on and off this many times, alternating; the ratio reported is the median's")
     p.add_argument("--batch-wait-ms", type=float, default=5.0)
     p.add_argument("--device", default=None)
     p.add_argument("--time-limit", type=float, default=600, help="seconds per mode at most")
@@ -187,17 +190,24 @@ def main() -> None:
         args.clients, args.requests = 16, 5
     model = args.model or checkpoint(args.shape)
     plan = workload(args.clients, args.requests)
-    rows = [run_mode(model, True, plan, args), run_mode(model, False, plan, args)]
-    ratio = rows[0]["requests_per_s"] / rows[1]["requests_per_s"] if rows[1]["requests_per_s"] else float("nan")
+    rows = []
+    for r in range(args.rounds):
+        rows += [{"round": r + 1, **run_mode(model, True, plan, args)},
+                 {"round": r + 1, **run_mode(model, False, plan, args)}]
+    on = [row["requests_per_s"] for row in rows if row["batching"] == "on"]
+    off = [row["requests_per_s"] for row in rows if row["batching"] == "off"]
+    ratios = [a / b if b else float("nan") for a, b in zip(on, off)]
+    ratio = float(np.median(on) / np.median(off)) if np.median(off) else float("nan")
     label = args.model or args.shape
     print(f"\nServer throughput: {args.clients} clients x {args.requests} requests of 1-8 short texts, "
           f"model {label}, {machine()['cpu']}, GPU {machine()['gpu']}\n")
-    print(markdown_table(rows, ["batching", "requests", "texts", "errors", "seconds", "requests_per_s",
+    print(markdown_table(rows, ["round", "batching", "requests", "texts", "errors", "seconds", "requests_per_s",
                                 "texts_per_s", "p50_ms", "p99_ms"]))
-    print(f"\nthroughput with batching / without: {ratio:.2f}x")
+    print(f"\nthroughput with batching / without, per round: {', '.join(f'{x:.2f}x' for x in ratios)}; "
+          f"median on / median off: {ratio:.2f}x")
     path = write_result(f"server-{os.path.basename(str(label))}", rows, {
         "clients": args.clients, "requests_per_client": args.requests, "batch_wait_ms": args.batch_wait_ms,
-        "model": label, "ratio": ratio})
+        "model": label, "ratio": ratio, "ratios_per_round": ratios})
     print(f"wrote {path}")
 
 
