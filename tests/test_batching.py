@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qwen3_vl_embedding.batching import RunStats, plan_batches, run_batches
+from qwen3_vl_embedding.batching import RunStats, plan_batches, plan_grouped, run_batches
 from qwen3_vl_embedding.errors import InputError
 
 
@@ -68,6 +68,30 @@ def test_plan_batches_groups_similar_lengths():
     assert plan_batches([], 100) == []
     with pytest.raises(ValueError, match="pass_cost"):
         plan_batches([1], 100, pass_cost=0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 300), st.sampled_from("abc")), max_size=60), st.integers(1, 2000))
+def test_plan_grouped_keeps_large_groups_apart(pairs, budget):
+    costs = [c for c, _ in pairs]
+    keys = [k for _, k in pairs]
+    batches = plan_grouped(costs, keys, budget, pass_cost=32, min_group=8)
+    assert sorted(i for b in batches for i in b) == list(range(len(costs)))
+    large = {k for k in set(keys) if keys.count(k) >= 8}
+    for b in batches:
+        assert len(b) == 1 or len(b) * max(costs[i] for i in b) <= budget
+        mine = {keys[i] for i in b}
+        assert len(mine) == 1 or not (mine & large)  # a large group is never mixed with anything
+
+
+def test_plan_grouped_examples():
+    costs = [10] * 20
+    keys = ["a", "b"] * 10
+    batches = plan_grouped(costs, keys, 10_000)
+    assert sorted(map(sorted, batches)) == [list(range(0, 20, 2)), list(range(1, 20, 2))]
+    assert plan_grouped(costs, ["a", "b", "c"] + ["d"] * 17, 10_000, min_group=8) == \
+        [list(range(3, 20)), [0, 1, 2]]
+    assert plan_grouped(costs, None, 10_000) == plan_batches(costs, 10_000)
 
 
 def fake_run(items, **kw):

@@ -287,3 +287,12 @@ def test_text_is_tokenised_once_and_media_costed_from_headers(embedder, media, m
     rows = engine.collect([engine.cost(embedder.prompt(to_item(t), None)) for t in texts], lambda h: h)
     assert rows.shape[0] == len(texts)
 
+
+def test_inputs_with_their_own_instruction_are_batched_apart_and_equal_alone(embedder):
+    texts = [f"text number {i}" for i in range(16)]
+    items = [{"text": t, "instruction": "Find the caption" if i % 2 else None} for i, t in enumerate(texts)]
+    got = embedder.embed(items)
+    assert embedder.last_stats.batches == 2  # one per instruction, each sharing its beginning
+    alone = np.stack([embedder.embed([item])[0] for item in items])
+    assert np.abs(got - alone).max() < 1e-5
+

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Hashable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ J = TypeVar("J")
 DEFAULT_MAX_BATCH_TOKENS = 16384
 DEFAULT_WINDOW = 512
 ESTIMATE_TASKS = 8
+MIN_GROUP = 8
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,24 @@ def plan_batches(costs: Sequence[int], max_tokens: int, max_items: int | None = 
     return batches[::-1]
 
 
+def plan_grouped(costs: Sequence[int], keys: Sequence[Hashable] | None, max_tokens: int,
+                 max_items: int | None = None, pass_cost: int = 64, min_group: int = MIN_GROUP) -> list[list[int]]:
+    """`plan_batches`, but inputs of one key (prompts that begin alike: one template and instruction)
+    are batched apart from the others when there are at least `min_group` of them, so that a batch
+    shares its beginning; smaller groups are batched together. Pure and deterministic."""
+    if keys is None:
+        return plan_batches(costs, max_tokens, max_items, pass_cost)
+    members: dict[Hashable, list[int]] = {}
+    for i, key in enumerate(keys):
+        members.setdefault(key, []).append(i)
+    groups = [m for m in members.values() if len(m) >= min_group]
+    rest = sorted(i for m in members.values() if len(m) < min_group for i in m)
+    batches: list[list[int]] = []
+    for m in groups + ([rest] if rest else []):
+        batches += [[m[k] for k in b] for b in plan_batches([costs[i] for i in m], max_tokens, max_items, pass_cost)]
+    return batches
+
+
 def default_workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
@@ -135,6 +154,7 @@ def run_batches(
     max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     batch_size: int | None = None,
     pass_cost: int = 64,
+    group: Callable[[J], Hashable] | None = None,
     on_error: str = "raise",
     window: int = DEFAULT_WINDOW,
     workers: int | None = None,
@@ -149,7 +169,8 @@ def run_batches(
 
     `estimate` costs a job in tokens on worker threads; where costing a job means preparing it (a text
     is costed by tokenising it) it may return the prepared sample instead, whose cost is then
-    `length(sample)` and which is not prepared again. `prepare` runs on worker threads and raises InputError for a bad job; with on_error="raise" the
+    `length(sample)` and which is not prepared again. `group` keys jobs that begin alike; see
+    `plan_grouped`. `prepare` runs on worker threads and raises InputError for a bad job; with on_error="raise" the
     first such error stops the run (located at the job's position), with "skip" it is recorded in
     `stats.failures` and the run goes on. `forward` gets a list of prepared samples and returns one
     row per sample. `pool` lends worker threads (kept across calls); without it a pool of `workers`
@@ -207,7 +228,8 @@ def run_batches(
                                                                          for i in range(0, len(jobs_), step)])
                       for c in part]
             costs = [c if isinstance(c, int) else length(c) for c in costed]
-            for batch in plan_batches(costs, max_batch_tokens, batch_size, pass_cost):
+            keys = [group(job) for job in jobs_] if group is not None else None
+            for batch in plan_grouped(costs, keys, max_batch_tokens, batch_size, pass_cost):
                 pending.append([(chunk[k][0], _done(costed[k]) if not isinstance(costed[k], int)
                                  else pool.submit(prepare, chunk[k][1])) for k in batch])
                 while len(pending) > prefetch:

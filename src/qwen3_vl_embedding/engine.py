@@ -12,7 +12,7 @@ from . import media
 from .batching import DEFAULT_MAX_BATCH_TOKENS, RunStats, default_pass_cost, default_workers, run_batches
 from .inputs import TextPart
 from .model import Backbone, resolve_model_path
-from .preprocess import Preprocessor, Sample, VisionSettings
+from .preprocess import Preprocessor, Sample, VisionSettings, leading_text
 from .prompts import Fixed, Prompt
 from .runtime import resolve_runtime
 
@@ -110,6 +110,7 @@ class Engine:
             max_batch_tokens=max_batch_tokens or self.max_batch_tokens,
             batch_size=batch_size if batch_size is not None else self.batch_size,
             pass_cost=default_pass_cost(self.runtime.device.type),
+            group=lambda job: job.group if isinstance(job, Sample) else leading_text(job),
             on_error=on_error,
             pool=self.pool,
             stats=stats,

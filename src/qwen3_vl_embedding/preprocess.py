@@ -53,6 +53,7 @@ class Sample:
     images: list[torch.Tensor] = field(default_factory=list)  # uint8 (C, H, W), resized
     videos: list[torch.Tensor] = field(default_factory=list)  # uint8 (T, C, H, W), T even, resized
     truncated: int = 0  # text tokens dropped to fit max_length
+    group: str = ""  # the prompt's leading template text: samples that begin alike share it
 
     @property
     def length(self) -> int:
@@ -65,6 +66,16 @@ class _Vision:
     pixels: torch.Tensor
     tokens_per_group: int
     timestamps: list[float] | None = None
+
+
+def leading_text(prompt: Prompt) -> str:
+    """The template text before the first part of the user's own (system text, instruction)."""
+    out = []
+    for piece in prompt:
+        if not isinstance(piece, Fixed):
+            break
+        out.append(piece.text)
+    return "".join(out)
 
 
 class Preprocessor:
@@ -213,7 +224,7 @@ class Preprocessor:
         ids, dropped = self._truncate(ids, droppable)
         images = [v.pixels for v in visions if v.kind == "image"]
         videos = [v.pixels for v in visions if v.kind == "video"]
-        return Sample(ids, images, videos, dropped)
+        return Sample(ids, images, videos, dropped, leading_text(prompt))
 
     # cost --------------------------------------------------------------------------------------
     def estimate(self, prompt: Prompt) -> int:
