@@ -25,6 +25,9 @@ from .metrics import Metrics
 from .schemas import EmbeddingRequest, RerankRequest, SearchRequest, to_library
 
 
+INLINE_TEXTS = 16  # a request of at most this many texts is tokenised on the event loop
+
+
 def encode_vector(vector: np.ndarray, encoding_format: str) -> list[float] | str:
     """Floats, or base64 of little-endian float32 (OpenAI's `encoding_format="base64"`)."""
     if encoding_format == "base64":
@@ -140,9 +143,10 @@ class Service:
                            code="invalid_input")
         if len(inputs) > self.config.max_items:
             raise limit_error("max_items", self.config.max_items, f"{len(inputs)} inputs in one request", "input")
-        if all(isinstance(x, str) for x in inputs):  # tokenising short texts costs less than a thread hop
+        if len(inputs) <= INLINE_TEXTS and all(isinstance(x, str) for x in inputs):
+            # tokenising a few texts costs less than a thread hop and blocks the loop for under a millisecond
             prompts, cost = self._embedding_prompts(inputs, request.instruction)
-        else:  # media: estimating reads headers (files, downloads), off the event loop
+        else:  # many texts, or media (estimating reads headers: files, downloads): off the event loop
             from starlette.concurrency import run_in_threadpool
 
             prompts, cost = await run_in_threadpool(self._embedding_prompts, inputs, request.instruction)
