@@ -6,6 +6,7 @@ import os
 import sqlite3
 import io
 import json
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -67,6 +68,15 @@ def count_records(db: str) -> int:
             return conn.execute("SELECT count(*) FROM records").fetchone()[0]
     except sqlite3.OperationalError:  # not created yet
         return 0
+
+
+def wait_for_first_commit(proc, db: str, timeout: float, what: str) -> None:
+    """Wait until the background `qvl index` process `proc` has committed a record to `db`."""
+    deadline = time.monotonic() + timeout
+    while count_records(db) == 0:
+        assert proc.poll() is None, f"{what} ended early: {proc.communicate()[1].decode()[-2000:]}"
+        assert time.monotonic() < deadline, f"{what} committed nothing in {timeout:g} s"
+        time.sleep(0.05)
 
 
 def assert_resumed_index(db: str, expected: set[int], embedder) -> None:

@@ -6,7 +6,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 from index_cli import qvl_runner
@@ -18,7 +17,7 @@ SLOW = ["--batch-size", "1"]  # one item per forward pass: the killed run is sur
 FILES = 8
 
 
-from index_cli import assert_resumed_index, count_records as count  # noqa: E402
+from index_cli import assert_resumed_index, count_records as count, wait_for_first_commit  # noqa: E402
 
 
 @pytest.mark.timeout(120)
@@ -31,11 +30,7 @@ def test_kill_9_second_writer_reader_and_resume(embedder, reranker, tiny_model_d
                              "--model", tiny_model_dir, "-q", *SPLIT, *SLOW], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 90
-        while count(db) == 0:
-            assert proc.poll() is None, f"qvl index ended early: {proc.communicate()[1].decode()[-2000:]}"
-            assert time.monotonic() < deadline, "qvl index committed nothing in 90 s"
-            time.sleep(0.05)
+        wait_for_first_commit(proc, db, 90, "qvl index")
         with qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir) as qvl:
             second = qvl("index", str(root), "--db", db, *SPLIT)
             assert second.code == 1 and "being written by another qvl index" in second.err

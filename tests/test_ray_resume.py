@@ -7,7 +7,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 from index_corpus import chunked_texts
@@ -21,7 +20,7 @@ SPLIT = ["--chunk-tokens", "16", "--chunk-overlap", "0"]
 FILES = 8
 
 
-from index_cli import assert_resumed_index, count_records as count  # noqa: E402
+from index_cli import assert_resumed_index, count_records as count, wait_for_first_commit  # noqa: E402
 
 
 @pytest.mark.timeout(180)
@@ -36,11 +35,7 @@ def test_killed_ray_driver_resumes(embedder, tiny_model_dir, ray_address, tmp_pa
                              "--ray", ray_address, "--ray-actors", "1"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 120
-        while count(db) == 0:
-            assert proc.poll() is None, f"qvl index --ray ended early: {proc.communicate()[1].decode()[-2000:]}"
-            assert time.monotonic() < deadline, "qvl index --ray committed nothing in 120 s"
-            time.sleep(0.05)
+        wait_for_first_commit(proc, db, 120, "qvl index --ray")
         assert proc.poll() is None, "the run ended before it could be killed: make the workload larger"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)

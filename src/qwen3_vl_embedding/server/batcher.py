@@ -2,8 +2,9 @@
 
 A request becomes a job: its prompts (text-only ones already tokenised into Samples by the request
 handler) and their token cost. The worker takes the oldest job, then whatever else is queued,
-waiting up to `wait_s` for more while the merged run holds fewer than `max_tokens` estimated tokens. It runs all their prompts as one `engine.run(..., on_error="skip")`
-(the library's loop packs them into forward passes under its own budget), then hands each job its
+waiting up to `wait_s` for more while the merged run holds fewer than `max_tokens` estimated tokens.
+It runs all their prompts as one `engine.run(..., on_error="skip")` (the library's loop packs them
+into forward passes under its own budget), then hands each job its
 rows, token counts and failures: a bad input fails its own request only. A job's `finish` (pooling,
 say) runs on the worker too, so that all tensor work stays on one thread: on a CPU, torch calls from
 the event loop as well would start a second OpenMP team fighting the first for the cores. The queue
