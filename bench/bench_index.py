@@ -143,7 +143,7 @@ def bench_usearch(base, queries, truth, dtype: str, efs: list[int], folder: str)
 def bench_store(base, queries, truth, precision: str, folder: str) -> dict:
     """The whole path of `qvl search` after embedding: SqliteStore.search (ANN, SQLite fetch, rescoring)."""
     from qwen3_vl_embedding.index.records import Record
-    from qwen3_vl_embedding.index.store import IndexMeta, open_store
+    from qwen3_vl_embedding.index import IndexMeta, open_store
 
     meta = IndexMeta(model="synthetic", dim=base.shape[1], precision=precision, exact_threshold=20_000)
     ids_of = {}

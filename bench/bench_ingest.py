@@ -50,8 +50,8 @@ def make_folder(root: str, scale: float) -> dict:
 def run_index(model: str, folder: str, db: str) -> dict:
     from qwen3_vl_embedding import Qwen3VLEmbedder
     from qwen3_vl_embedding.index.indexer import Indexer, IndexOptions
-    from qwen3_vl_embedding.index.ingest import IngestOptions
-    from qwen3_vl_embedding.index.store import IndexMeta, fingerprint, open_store
+    from qwen3_vl_embedding.index import IndexMeta, open_store
+    from qwen3_vl_embedding.index.compat import fingerprint
 
     embedder = Qwen3VLEmbedder(model)
     forward_seconds = [0.0]
@@ -66,7 +66,7 @@ def run_index(model: str, folder: str, db: str) -> dict:
 
     embedder.engine.forward = timed_forward
     meta = IndexMeta(model, embedder.dim, fingerprint=fingerprint(embedder, embedder.dim))
-    options = IndexOptions(IngestOptions(max_pixels=embedder.engine.preprocessor.settings.max_pixels))
+    options = IndexOptions()
     forward_seconds[0] = 0.0
     with peak_rss() as mem, open_store(db, meta, write=True) as store:
         t = time.perf_counter()

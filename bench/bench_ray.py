@@ -44,17 +44,16 @@ class TimedEmbedder:
             yield pos, vec
 
 
-def index_once(embedder, folder: str, db: str, tokenizer=None, max_pixels: int = 1_843_200) -> dict:
+def index_once(embedder, folder: str, db: str) -> dict:
     from qwen3_vl_embedding.index.indexer import Indexer, IndexOptions
-    from qwen3_vl_embedding.index.ingest import IngestOptions
-    from qwen3_vl_embedding.index.store import IndexMeta, fingerprint, open_store
+    from qwen3_vl_embedding.index import IndexMeta, open_store
+    from qwen3_vl_embedding.index.compat import fingerprint
 
     meta = IndexMeta("bench", embedder.dim, fingerprint=fingerprint(embedder, embedder.dim))
     timed = TimedEmbedder(embedder)
     with open_store(db, meta, write=True) as store:
         t = time.perf_counter()
-        report = Indexer(store, timed, IndexOptions(IngestOptions(max_pixels=max_pixels)),
-                         tokenizer=tokenizer).run([folder])
+        report = Indexer(store, timed, IndexOptions()).run([folder])
         wall = time.perf_counter() - t
     assert not report.skipped, report.skipped
     return {"items": report.items_added, "wall_s": wall, "items_per_s": report.items_added / wall,
@@ -94,8 +93,7 @@ def main() -> None:
         counts = make_folder(folder, scale)
         print(f"folder: {counts}", file=sys.stderr)
         local = Qwen3VLEmbedder(model)
-        row = index_once(local, folder, os.path.join(tmp, "local"),
-                         max_pixels=local.engine.preprocessor.settings.max_pixels)
+        row = index_once(local, folder, os.path.join(tmp, "local"))
         rows.append({"run": "qvl index (one process)", "actors": "", **row})
         print(rows[-1], file=sys.stderr)
         del local
@@ -107,7 +105,7 @@ def main() -> None:
                 pool = RayEmbedder(model, actors=n)
                 helper = time.perf_counter() - t
                 db = os.path.join(tmp, f"ray{n}")
-                row = index_once(pool, folder, db, tokenizer=pool.tokenizer, max_pixels=pool.max_pixels)
+                row = index_once(pool, folder, db)
                 assert same_records(os.path.join(tmp, "local"), db), "the Ray index differs from the local one"
                 device = "GPU" if pool.plan.num_gpus else f"{pool.plan.num_cpus:g} CPUs"
                 rows.append({"run": "qvl index --ray", "actors": f"{n} x {device}", **row, "helper_s": helper})

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import zlib
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -25,7 +24,7 @@ class FakeEmbedder:
         self.vectors = {k: np.asarray(v, np.float32) for k, v in (vectors or {}).items()}
         self.dim = dim
         self.default_instruction = "Represent the user's input."
-        self.engine = SimpleNamespace(name=name)
+        self.name = name
         self.calls: list[tuple[int, str | None]] = []
 
     def vector(self, item) -> np.ndarray:
@@ -51,7 +50,7 @@ class FakeReranker:
 
     def __init__(self, score_fn, name: str = "fake/reranker"):
         self.score_fn = score_fn
-        self.engine = SimpleNamespace(name=name)
+        self.name = name
         self.calls: list[tuple[object, int, str | None]] = []
 
     def scores(self, query, documents, *, instruction=None, **kw):

@@ -56,7 +56,7 @@ def lite_location(folder, collection: str = "idx") -> str:
 
 def read_index(location: str) -> tuple[dict, dict, dict]:
     """(records by id, vectors by id, file states by path) of an index in any store."""
-    from qwen3_vl_embedding.index.store import open_store
+    from qwen3_vl_embedding.index import open_store
 
     if "://" not in location:  # the embedded store: straight from SQLite, as the CLI tests do
         with sqlite3.connect(os.path.join(location, "index.sqlite")) as conn:

@@ -11,7 +11,7 @@ from index_cli import qvl_runner
 from index_corpus import BAD, GOOD_IMAGES, IGNORED, PDF_PAGES, VIDEO_CLIPS, make_corpus
 
 from qwen3_vl_embedding.index import ingest
-from qwen3_vl_embedding.index.search import document_input
+from qwen3_vl_embedding.index.retrieval import document_input
 from qwen3_vl_embedding.index.sqlite_store import SqliteStore
 
 CHUNKS = ["--chunk-tokens", "64", "--chunk-overlap", "8"]
@@ -38,7 +38,7 @@ def rows(db: str, sql: str, params=()):
 
 
 def n_chunks(embedder, path: str) -> int:
-    return len(ingest.chunk_text(open(path).read(), embedder.engine.tokenizer.backend_tokenizer, 64, 8))
+    return len(ingest.chunk_text(open(path).read(), embedder.text_tokenizer, 64, 8))
 
 
 def test_index_end_to_end(indexed, embedder):
@@ -62,7 +62,7 @@ def test_index_end_to_end(indexed, embedder):
     for path, digest, model, instruction, dim in rows(db, "SELECT path, content_hash, model, instruction, dim "
                                                           "FROM records"):
         assert digest == ingest.content_hash(path)
-        assert (model, instruction, dim) == (embedder.engine.name, embedder.default_instruction, embedder.dim)
+        assert (model, instruction, dim) == (embedder.name, embedder.default_instruction, embedder.dim)
 
 
 def test_every_stored_vector_is_the_embedding_of_its_unit(indexed, embedder):
@@ -72,7 +72,7 @@ def test_every_stored_vector_is_the_embedding_of_its_unit(indexed, embedder):
         found = store.records([r[0] for r in rows(db, "SELECT id FROM records")])
         vectors = {i: np.frombuffer(v, "<f4") for i, v in rows(db, "SELECT id, vector FROM vectors")}
     ids = sorted(found)
-    inputs = [document_input(found[i], embedder.engine.preprocessor.settings.max_pixels) for i in ids]
+    inputs = [document_input(found[i], embedder.max_pixels) for i in ids]
     want = embedder.embed(inputs)
     got = np.stack([vectors[i] for i in ids])
     assert np.allclose(got, want, atol=1e-5)
@@ -141,7 +141,7 @@ def test_rerank_reorders_candidates_by_reranker_score(indexed, qvl, reranker):
     by_id = {h["id"]: h for h in plain}
     with SqliteStore(db) as store:
         records = store.records(list(by_id))
-    max_pixels = reranker.engine.preprocessor.settings.max_pixels
+    max_pixels = reranker.max_pixels
     ids = [h["id"] for h in plain]  # every modality is among the candidates: pages, clips, chunks, images
     scores = reranker.scores({"text": "harbour at dawn"}, [document_input(records[i], max_pixels) for i in ids])
     want = sorted(zip(scores, ids), key=lambda t: (-t[0], -by_id[t[1]]["score"]))[:4]
@@ -168,7 +168,7 @@ def test_model_and_dim_mismatch_are_refused(indexed, qvl, tiny_model_dir, tiny_u
 def test_info(indexed, qvl, embedder):
     corpus, db, _ = indexed
     info = qvl("info", "--db", db, "--json").json()
-    assert info["model"] == embedder.engine.name and info["dim"] == 64 and info["precision"] == "float32"
+    assert info["model"] == embedder.name and info["dim"] == 64 and info["precision"] == "float32"
     assert info["records"] == sum(info["by_modality"].values()) and info["search"] == "exact"
     assert info["files"] == {"done": len(GOOD_IMAGES) + 3, "failed": len(BAD)}
     assert info["size_bytes"] >= os.path.getsize(os.path.join(db, "index.sqlite"))
@@ -216,7 +216,7 @@ def test_rerun_changed_touched_and_deleted_files(qvl, embedder, tmp_path):
 def test_interrupted_run_keeps_committed_work_and_resumes(embedder, tmp_path):
     from qwen3_vl_embedding.index.indexer import Indexer, IndexOptions
     from qwen3_vl_embedding.index.ingest import IngestOptions
-    from qwen3_vl_embedding.index.store import IndexMeta, open_store
+    from qwen3_vl_embedding.index import IndexMeta, open_store
 
     corpus = make_corpus(str(tmp_path / "corpus"))
     options = IndexOptions(IngestOptions(chunk_tokens=64, chunk_overlap=8), commit_seconds=0.0, batch_size=2)
@@ -238,7 +238,7 @@ def test_interrupted_run_keeps_committed_work_and_resumes(embedder, tmp_path):
             if self.n == 3:
                 raise KeyboardInterrupt
 
-    meta = IndexMeta(embedder.engine.name, embedder.dim)
+    meta = IndexMeta(embedder.name, embedder.dim)
     with open_store(str(tmp_path / "db"), meta, write=True) as store:
         with pytest.raises(KeyboardInterrupt):
             Indexer(store, embedder, options, StopAfter()).run([corpus["root"]])

@@ -137,7 +137,7 @@ def test_sweep_over_precisions_plots_score_against_storage(embedder, tmp_path, m
         sweep(embedder, ds, dims=[32])
     monkeypatch.undo()
     out, plot = tmp_path / "sweep.json", tmp_path / "cli.png"
-    assert main(["eval", str(tmp_path / "beir"), "--model", embedder.engine.name, "--sweep", "--sweep-precisions",
+    assert main(["eval", str(tmp_path / "beir"), "--model", embedder.name, "--sweep", "--sweep-precisions",
                  "float32,binary", "--plot", str(plot), "-o", str(out), "--no-cache", "-q"]) == 0
     assert "| 64 | binary | 8 | 48 |" in capsys.readouterr().out
     assert plot.is_file() and [p["precision"] for p in json.loads(out.read_text())["sweep"]["beir"]["points"]] == \

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from qwen3_vl_embedding.index.records import FileState, Filters, Record, record_id
-from qwen3_vl_embedding.index.store import (IndexMeta, IndexMismatchError, StoreError, StoreLockedError,
-                                            check_compatible, open_store)
+from qwen3_vl_embedding.index.backends import open_store
+from qwen3_vl_embedding.index.compat import check_compatible
+from qwen3_vl_embedding.index.store import IndexMeta, IndexMismatchError, StoreError, StoreLockedError
 
 DIM = 32
 

@@ -75,9 +75,9 @@ def test_serve_searches_a_milvus_index(qvl, tmp_path, tiny_model_dir, embedder):
     from server_fixtures import RunningServer, cached_models
 
     from qwen3_vl_embedding.index import open_store, parse_filters
-    from qwen3_vl_embedding.index import search as searching
+    from qwen3_vl_embedding.index import retrieval as searching
     from qwen3_vl_embedding.server import ServerConfig, create_app
-    from qwen3_vl_embedding.server.search import IndexSearcher
+    from qwen3_vl_embedding.server.index_search import IndexSearcher
 
     root = tmp_path / "texts"
     root.mkdir()
@@ -96,6 +96,6 @@ def test_serve_searches_a_milvus_index(qvl, tmp_path, tiny_model_dir, embedder):
         server.stop()
     assert r.status_code == 200, r.text
     with open_store(db) as store:
-        want = searching.search(store, embedder, searching.Query("sleepy cats"), 2, parse_filters(["path=*.txt"]))
+        want = searching.search(store, embedder, searching.SearchQuery("sleepy cats"), 2, parse_filters(["path=*.txt"]))
     assert [h["id"] for h in r.json()["results"]] == [h.record.id for h in want] and len(want) == 2
     np.testing.assert_allclose([h["score"] for h in r.json()["results"]], [h.score for h in want], atol=1e-4)

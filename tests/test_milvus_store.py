@@ -18,7 +18,8 @@ from scale_fixtures import lite_location
 from test_index_store import DIM, brute, corpus, unit
 
 from qwen3_vl_embedding.index.records import FileState, Filters, Record, record_id
-from qwen3_vl_embedding.index.store import IndexMeta, StoreError, StoreLockedError, open_store, store_exists
+from qwen3_vl_embedding.index.backends import open_store, store_exists
+from qwen3_vl_embedding.index.store import IndexMeta, StoreError, StoreLockedError
 
 pytest.importorskip("pymilvus")
 from qwen3_vl_embedding.index import milvus_connect as mc  # noqa: E402

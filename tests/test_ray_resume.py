@@ -26,7 +26,7 @@ from index_cli import assert_resumed_index, count_records as count, wait_for_fir
 @pytest.mark.timeout(180)
 def test_killed_ray_driver_resumes(embedder, tiny_model_dir, ray_address, tmp_path):  # noqa: F811
     root = tmp_path / "texts"
-    expected = chunked_texts(str(root), FILES, 2000, embedder.engine.tokenizer.backend_tokenizer)
+    expected = chunked_texts(str(root), FILES, 2000, embedder.text_tokenizer)
     db = str(tmp_path / "db")
     env = {**os.environ, **RAY_ENV, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     # One item per forward pass in one actor: the run is sure to be mid-way when it is killed.

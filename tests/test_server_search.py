@@ -34,7 +34,7 @@ def index_dir(tmp_path_factory, tiny_model_dir, media):
 @pytest.fixture(scope="module")
 def server(index_dir, tiny_model_dir, tiny_untied_dir):
     from qwen3_vl_embedding.server import ServerConfig, create_app
-    from qwen3_vl_embedding.server.search import IndexSearcher
+    from qwen3_vl_embedding.server.index_search import IndexSearcher
 
     config = ServerConfig()
     embedder, reranker = cached_models(tiny_model_dir, tiny_untied_dir, config.media_policy())
@@ -50,9 +50,9 @@ def search(server, **body) -> httpx.Response:
 
 def library_hits(index_dir, embedder, text, k, reranker=None, **filters):
     from qwen3_vl_embedding.index import open_store, parse_filters
-    from qwen3_vl_embedding.index import search as searching
+    from qwen3_vl_embedding.index import retrieval as searching
 
-    query = searching.Query(text)
+    query = searching.SearchQuery(text)
     specs = [f"{key}={value}" for key, value in filters.items()]
     with open_store(index_dir) as store:
         hits = searching.search(store, embedder, query, k if reranker is None else 50, parse_filters(specs))

@@ -14,7 +14,7 @@ from qwen3_vl_embedding.errors import InputError, LimitError, MediaError, MediaP
 from qwen3_vl_embedding.server.batcher import Batcher, Closed, QueueFull
 from qwen3_vl_embedding.server.config import ServerConfig
 from qwen3_vl_embedding.server.errors import from_input_error, validation_message
-from qwen3_vl_embedding.server.service import encode_vector, ranked
+from qwen3_vl_embedding.server.jobs import encode_vector, ranked
 
 
 class FakeEngine:
@@ -42,7 +42,9 @@ class FakeEngine:
 def make(engine=None, **kw) -> Batcher:
     options = dict(max_tokens=1000, wait_s=0.2, max_queue=100)
     options.update(kw)
-    return Batcher("test", engine or FakeEngine(), lambda h: h * 2, **options)
+    engine = engine or FakeEngine()
+    return Batcher("test", lambda prompts, stats: engine.run(prompts, lambda h: h * 2, on_error="skip", stats=stats),
+                   **options)
 
 
 def test_queued_jobs_share_one_run_and_get_their_own_rows():
@@ -193,7 +195,7 @@ def test_create_app_refuses_models_under_another_media_policy():
     from qwen3_vl_embedding.server import create_app
 
     def model(policy):
-        return SimpleNamespace(engine=SimpleNamespace(preprocessor=SimpleNamespace(policy=policy)))
+        return SimpleNamespace(media_policy=policy)
 
     config = ServerConfig()
     with pytest.raises(ValueError, match="media_policy=config.media_policy"):
@@ -208,13 +210,10 @@ def test_text_requests_are_tokenised_by_the_handler_media_by_the_worker(embedder
     """The worker then only runs the model for text; a bad text is still reported by the worker."""
     from qwen3_vl_embedding.inputs import to_item
     from qwen3_vl_embedding.preprocess import Sample
-    from qwen3_vl_embedding.server.service import costed
-
-    engine = embedder.engine
-    job, cost = costed(engine, embedder.prompt(to_item("a short text"), None))
+    job, cost = embedder.prepare(to_item("a short text"))
     assert isinstance(job, Sample) and cost == job.length
     image = embedder.prompt(to_item({"image": media["scene.jpg"]}), None)
-    job, cost = costed(engine, image)
-    assert job is image and cost == engine.preprocessor.estimate(image)
+    job, cost = embedder.costed(image)
+    assert job is image and cost == embedder.engine.preprocessor.estimate(image)
     bad = embedder.prompt(to_item("<|image_pad|>"), None)
-    assert costed(engine, bad) == (bad, 1)
+    assert embedder.costed(bad) == (bad, 1)

@@ -7,16 +7,15 @@ from typing import Any, Iterable, Iterator, NamedTuple
 import numpy as np
 import torch
 
-from . import media
-from .batching import DEFAULT_MAX_BATCH_TOKENS, Failure, RunStats
+from .batching import Failure, RunStats
 from .constants import (EMBED_INSTRUCTION, EMBED_MAX_LENGTH, EMBEDDING_2B, FPS, MAX_FRAMES, MAX_PIXELS,
                         MIN_PIXELS, TOTAL_PIXELS)
-from .engine import Engine
+from .engine import LoadedModel
 from .inputs import Item, to_item, to_items
-from .pooling import check_dim, l2_normalize, matryoshka
-from .preprocess import VisionSettings
+from .pooling import check_dim, matryoshka
 from .prompts import Prompt, embedding_prompt
 from .quantize import QuantRanges, check_precision, quantize
+from .settings import EMBEDDER
 
 
 class EmbedResult(NamedTuple):
@@ -28,38 +27,26 @@ class EmbedResult(NamedTuple):
     failures: list[Failure]
 
 
-def _identity(x: torch.Tensor) -> torch.Tensor:
-    return x
-
-
-class Qwen3VLEmbedder:
+class Qwen3VLEmbedder(LoadedModel):
     """Embeds text, images, videos and mixtures with Qwen3-VL-Embedding (2B or 8B).
 
-    The constructor takes the official arguments; `**model_kwargs` are `device`, `dtype` (or
-    `torch_dtype`) and `attn_implementation`. Keyword-only extras: `media_policy` (what media may be
-    read), `max_batch_tokens` / `batch_size` (batching), `workers` (preprocessing threads),
-    `revision` (hub revision) and `video_backend` ("decord" or "av")."""
+    The constructor takes the official arguments. Keyword options (`ModelSettings` fields): `device`,
+    `dtype` (or `torch_dtype`) and `attn_implementation`; `media_policy` (what media may be read),
+    `max_batch_tokens` / `batch_size` (batching), `workers` (preprocessing threads), `revision` (hub
+    revision) and `video_backend` ("decord" or "av"). `from_settings(model, settings)` takes them all
+    as one `ModelSettings`."""
 
     def __init__(self, model_name_or_path: str = EMBEDDING_2B, max_length: int = EMBED_MAX_LENGTH,
                  min_pixels: int = MIN_PIXELS, max_pixels: int = MAX_PIXELS, total_pixels: int = TOTAL_PIXELS,
                  fps: float = FPS, max_frames: int = MAX_FRAMES, default_instruction: str = EMBED_INSTRUCTION,
-                 *, media_policy: media.MediaPolicy | None = None,
-                 max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS, batch_size: int | None = None,
-                 workers: int | None = None, revision: str | None = None, video_backend: str | None = None,
-                 **model_kwargs: Any):
-        if fps <= 0 or max_frames <= 0:
-            raise ValueError(f"fps and max_frames must be positive, got {fps} and {max_frames}")
-        self.fps = fps
-        self.max_frames = max_frames
-        self.default_instruction = default_instruction
-        self.max_length = max_length
-        self.quant_ranges: QuantRanges | None = None
-        self.engine = Engine(
-            model_name_or_path, max_length=max_length,
-            vision=VisionSettings(min_pixels, max_pixels, total_pixels, video_backend),
-            policy=media_policy, revision=revision, max_batch_tokens=max_batch_tokens, batch_size=batch_size,
-            workers=workers, **model_kwargs)
-        self.engine.share_prefixes()
+                 **options: Any):
+        settings = EMBEDDER.replace(max_length=max_length, min_pixels=min_pixels, max_pixels=max_pixels,
+                                    total_pixels=total_pixels, fps=fps, max_frames=max_frames,
+                                    default_instruction=default_instruction).with_options(options)
+        super().__init__(model_name_or_path, settings)
+
+    defaults = EMBEDDER  # what `from_settings(model)` uses
+    quant_ranges: QuantRanges | None = None  # int8/uint8 ranges set by `calibrate`
 
     # facts -----------------------------------------------------------------------------------------
     @property
@@ -67,32 +54,31 @@ class Qwen3VLEmbedder:
         """Full embedding size (2048 for 2B, 4096 for 8B)."""
         return self.engine.hidden_size
 
-    @property
-    def device(self) -> torch.device:
-        return self.engine.runtime.device
-
-    @property
-    def last_stats(self) -> RunStats:
-        """Counts, tokens, padding efficiency and time of the last call."""
-        return self.engine.last_stats
-
     def __repr__(self) -> str:
-        return f"Qwen3VLEmbedder({self.engine.name!r}, dim={self.dim}, {self.engine.runtime.describe()})"
+        return f"Qwen3VLEmbedder({self.name!r}, dim={self.dim}, {self.runtime.describe()})"
+
+    # the head (post) -------------------------------------------------------------------------------
+    def head(self, hidden: torch.Tensor, dim: int | None = None, normalize: bool = True) -> torch.Tensor:
+        """Last hidden states (n, hidden) -> embeddings: the first `dim` components (Matryoshka),
+        L2-normalised when `normalize`. Every vector this library returns, in-process or from the server,
+        goes through this one function."""
+        return matryoshka(hidden, dim, normalize)
+
+    def prepare(self, item: Any, instruction: str | None = None) -> tuple[Any, int]:
+        """(pre) The job of one input for `run_jobs`, and its token cost (see `costed`)."""
+        return self.costed(self.prompt(item, instruction))
 
     # prompts ---------------------------------------------------------------------------------------
-    def prompt(self, item: Any, instruction: str | None = None) -> Prompt:
-        """The prompt of one input (`instruction` applies when the input sets none)."""
-        item = to_item(item)
+    def prompt(self, item: Any, instruction: str | None = None, index: int | None = None) -> Prompt:
+        """The prompt of one input (`instruction` applies when the input sets none); errors name `index`."""
+        item = to_item(item, index)
         if instruction is not None and item.instruction is None:
             item = dataclasses.replace(item, instruction=instruction)
         return embedding_prompt(item, self.default_instruction, self.fps, self.max_frames)
 
     def _prompts(self, inputs: Iterable[Any], instruction: str | None) -> Iterator[Prompt]:
         for i, obj in enumerate(inputs):
-            item = to_item(obj, i)
-            if instruction is not None and item.instruction is None:
-                item = dataclasses.replace(item, instruction=instruction)
-            yield embedding_prompt(item, self.default_instruction, self.fps, self.max_frames)
+            yield self.prompt(obj, instruction, i)
 
     # the official API ------------------------------------------------------------------------------
     def process(self, inputs: list[dict[str, Any]], normalize: bool = True) -> torch.Tensor:
@@ -101,8 +87,7 @@ class Qwen3VLEmbedder:
         Raises InputError naming the input and field when an item cannot be read; never substitutes."""
         items: list[Item] = to_items(inputs)
         prompts = [embedding_prompt(it, self.default_instruction, self.fps, self.max_frames) for it in items]
-        head = l2_normalize if normalize else _identity
-        out = self.engine.collect(prompts, head)
+        out = self.engine.collect(prompts, lambda h: self.head(h, None, normalize))
         return out if len(prompts) else torch.empty((0, self.dim))
 
     # bulk ------------------------------------------------------------------------------------------
@@ -112,12 +97,11 @@ class Qwen3VLEmbedder:
                    total: int | None = None, stats: RunStats | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Yield (input position, float32 vector) as batches finish (not in input order); streams any iterable."""
         dim = check_dim(dim, self.dim)
-        head = (lambda h: matryoshka(h, dim, normalize)) if dim != self.dim or normalize else _identity
         if total is None and hasattr(inputs, "__len__"):
             total = len(inputs)  # type: ignore[arg-type]
-        for pos, row in self.engine.run(self._prompts(inputs, instruction), head,
-                                        max_batch_tokens=max_batch_tokens, batch_size=batch_size,
-                                        on_error=on_error, show_progress=show_progress, total=total, stats=stats):
+        for pos, row in self.run_jobs(self._prompts(inputs, instruction), lambda h: self.head(h, dim, normalize),
+                                      max_batch_tokens=max_batch_tokens, batch_size=batch_size,
+                                      on_error=on_error, show_progress=show_progress, total=total, stats=stats):
             yield pos, row.numpy()
 
     def embed(self, inputs: Iterable[Any], *, dim: int | None = None, precision: str = "float32",

@@ -9,53 +9,33 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 
 from . import media
-from .batching import DEFAULT_MAX_BATCH_TOKENS, RunStats, default_pass_cost, default_workers, run_batches
+from .batching import RunStats, default_pass_cost, default_workers, run_batches
 from .inputs import TextPart
 from .model import Backbone, resolve_model_path
-from .preprocess import Preprocessor, Sample, VisionSettings, leading_text
+from .preprocess import Preprocessor, Sample, leading_text
 from .prompts import Fixed, Prompt
 from .runtime import resolve_runtime
+from .settings import ModelSettings
 
 logger = logging.getLogger(__name__)
-
-IGNORED_MODEL_KWARGS = {"trust_remote_code", "low_cpu_mem_usage"}
-
-
-def model_options(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """device / dtype / attn_implementation from the official `**kwargs` (torch_dtype is dtype's old name)."""
-    kwargs = dict(kwargs)
-    if "torch_dtype" in kwargs:
-        if "dtype" in kwargs:
-            raise TypeError("pass dtype or torch_dtype, not both")
-        kwargs["dtype"] = kwargs.pop("torch_dtype")
-    for name in IGNORED_MODEL_KWARGS & set(kwargs):
-        kwargs.pop(name)
-    unknown = set(kwargs) - {"device", "dtype", "attn_implementation"}
-    if unknown:
-        raise TypeError(f"unexpected keyword arguments {sorted(unknown)}; model options are device, dtype "
-                        f"(or torch_dtype) and attn_implementation")
-    return kwargs
-
 
 class Engine:
     """Loads a checkpoint once and turns prompts into last-token hidden states, batch by batch."""
 
-    def __init__(self, model_name_or_path: str, *, max_length: int, vision: VisionSettings,
-                 policy: media.MediaPolicy | None = None, revision: str | None = None,
-                 max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS, batch_size: int | None = None,
-                 workers: int | None = None, **model_kwargs: Any):
+    def __init__(self, model_name_or_path: str, settings: ModelSettings):
         from transformers import AutoTokenizer
 
-        options = model_options(model_kwargs)
-        self.runtime = resolve_runtime(options.get("device"), options.get("dtype"), options.get("attn_implementation"))
-        self.path = resolve_model_path(model_name_or_path, revision)
+        self.settings = settings
+        self.runtime = resolve_runtime(settings.device, settings.dtype, settings.attn_implementation)
+        self.path = resolve_model_path(model_name_or_path, settings.revision)
         self.name = str(model_name_or_path)
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
         self.backbone = Backbone(self.path, self.runtime)
-        self.preprocessor = Preprocessor(self.tokenizer, vision, max_length, policy or media.DEFAULT_POLICY)
-        self.max_batch_tokens = max_batch_tokens
-        self.batch_size = batch_size
-        self.workers = workers
+        self.preprocessor = Preprocessor(self.tokenizer, settings.vision, settings.max_length,
+                                         settings.media_policy or media.DEFAULT_POLICY)
+        self.max_batch_tokens = settings.max_batch_tokens
+        self.batch_size = settings.batch_size
+        self.workers = settings.workers
         self.last_stats = RunStats()
         self._pool: ThreadPoolExecutor | None = None
         self._prefix_runner = None
@@ -130,3 +110,90 @@ class Engine:
         if not rows:
             return torch.empty(0)
         return torch.stack(rows)  # type: ignore[arg-type]
+
+
+class LoadedModel:
+    """What Qwen3VLEmbedder and Qwen3VLReranker share: an engine loaded from `ModelSettings`, the facts
+    about it, and the pre / core steps the server's batcher drives (the model classes add their heads)."""
+
+    defaults: ModelSettings  # the settings `from_settings(model)` uses: settings.EMBEDDER or settings.RERANKER
+
+    def __init__(self, model_name_or_path: str, settings: ModelSettings):
+        self.settings = settings
+        self.engine = Engine(model_name_or_path, settings)
+        self.engine.share_prefixes()
+        self._loaded()
+
+    @classmethod
+    def from_settings(cls, model_name_or_path: str, settings: ModelSettings | None = None):
+        """The model built from one `ModelSettings` (default: the class's `defaults`, the official ones)."""
+        self = cls.__new__(cls)
+        LoadedModel.__init__(self, model_name_or_path, settings or cls.defaults)
+        return self
+
+    def _loaded(self) -> None:
+        """Set-up a model class needs once its engine is loaded (the reranker's score weights)."""
+
+    # facts -----------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The model as it was asked for: a hub id or a local folder."""
+        return self.engine.name
+
+    @property
+    def model_path(self) -> str:
+        """The local folder its files were read from."""
+        return self.engine.path
+
+    @property
+    def runtime(self):
+        """The device, dtype and attention implementation it runs with (`runtime.Runtime`)."""
+        return self.engine.runtime
+
+    @property
+    def device(self):
+        return self.engine.runtime.device
+
+    @property
+    def media_policy(self) -> media.MediaPolicy:
+        return self.engine.preprocessor.policy
+
+    @property
+    def text_tokenizer(self) -> Any:
+        """The fast tokenizer (`tokenizers.Tokenizer`) that splits texts into tokens, e.g. into chunks."""
+        return self.engine.tokenizer.backend_tokenizer
+
+    @property
+    def last_stats(self) -> RunStats:
+        """Counts, tokens, padding efficiency and time of the last call."""
+        return self.engine.last_stats
+
+    # the official attributes, read from the settings
+    max_length = property(lambda self: self.settings.max_length)
+    min_pixels = property(lambda self: self.settings.min_pixels)
+    max_pixels = property(lambda self: self.settings.max_pixels, doc="Pixel budget of one image.")
+    total_pixels = property(lambda self: self.settings.total_pixels)
+    fps = property(lambda self: self.settings.fps)
+    max_frames = property(lambda self: self.settings.max_frames)
+    default_instruction = property(lambda self: self.settings.default_instruction)
+
+    # pre / core ------------------------------------------------------------------------------------
+    def costed(self, prompt: Prompt) -> tuple[Prompt | Sample, int]:
+        """The job to run for `prompt` and its token cost. A text-only prompt is tokenised here, once
+        (running it then only runs the model); a prompt with media is costed from headers and read when
+        it runs. A prompt that cannot be costed costs 1: its error is reported when it is prepared."""
+        try:
+            cost = self.engine.cost(prompt)
+        except Exception:  # noqa: BLE001 - a bad item is reported when it is prepared, with its cause
+            return prompt, 1
+        return (cost, cost.length) if isinstance(cost, Sample) else (prompt, int(cost))
+
+    def run_jobs(self, jobs: Iterable[Prompt | Sample], head: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 **options: Any) -> Iterator[tuple[int, torch.Tensor]]:
+        """(position, head(last hidden state)) per job as batches finish: the library's one batching loop.
+        `head` None yields the raw hidden states. `options`: those of `Engine.run`."""
+        return self.engine.run(jobs, head or _raw, **options)
+
+
+def _raw(hidden: torch.Tensor) -> torch.Tensor:
+    return hidden

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from .errors import InputError
-
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tiff", ".tif", ".svg"})
+from .filetypes import IMAGE_EXTENSIONS
 ITEM_KEYS = frozenset({"text", "image", "video", "instruction", "fps", "max_frames", "content"})
 CONTENT_KEYS = {
     "text": frozenset({"type", "text"}),

@@ -6,15 +6,13 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from . import media
-from .batching import DEFAULT_MAX_BATCH_TOKENS, RunStats
 from .constants import (FPS, MAX_FRAMES, MAX_PIXELS, MIN_PIXELS, RERANK_INSTRUCTION, RERANK_MAX_LENGTH,
                         RERANKER_2B, TOTAL_PIXELS)
-from .engine import Engine
+from .engine import LoadedModel
 from .errors import InputError
 from .inputs import Item, to_item
-from .preprocess import VisionSettings
 from .prompts import Prompt, pair_prompt, user_parts
+from .settings import RERANKER
 
 
 @dataclass(frozen=True)
@@ -24,44 +22,41 @@ class RerankResult:
     document: Any = None
 
 
-class Qwen3VLReranker:
+class Qwen3VLReranker(LoadedModel):
     """Scores documents against a query with Qwen3-VL-Reranker: sigmoid of the yes-minus-no logit.
 
-    The lm_head is never loaded whole: only its `yes` and `no` rows are kept."""
+    The constructor takes the official arguments and the keyword options of `Qwen3VLEmbedder`
+    (`ModelSettings` fields); `from_settings(model, settings)` takes one `ModelSettings`. The lm_head is
+    never loaded whole: only its `yes` and `no` rows are kept."""
+
+    defaults = RERANKER  # what `from_settings(model)` uses
 
     def __init__(self, model_name_or_path: str = RERANKER_2B, max_length: int = RERANK_MAX_LENGTH,
                  min_pixels: int = MIN_PIXELS, max_pixels: int = MAX_PIXELS, total_pixels: int = TOTAL_PIXELS,
                  fps: float = FPS, max_frames: int = MAX_FRAMES, default_instruction: str = RERANK_INSTRUCTION,
-                 *, media_policy: media.MediaPolicy | None = None,
-                 max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS, batch_size: int | None = None,
-                 workers: int | None = None, revision: str | None = None, video_backend: str | None = None,
-                 **model_kwargs: Any):
-        if fps <= 0 or max_frames <= 0:
-            raise ValueError(f"fps and max_frames must be positive, got {fps} and {max_frames}")
-        self.fps = fps
-        self.max_frames = max_frames
-        self.default_instruction = default_instruction
-        self.engine = Engine(
-            model_name_or_path, max_length=max_length,
-            vision=VisionSettings(min_pixels, max_pixels, total_pixels, video_backend),
-            policy=media_policy, revision=revision, max_batch_tokens=max_batch_tokens, batch_size=batch_size,
-            workers=workers, **model_kwargs)
-        self.engine.share_prefixes()
+                 **options: Any):
+        settings = RERANKER.replace(max_length=max_length, min_pixels=min_pixels, max_pixels=max_pixels,
+                                    total_pixels=total_pixels, fps=fps, max_frames=max_frames,
+                                    default_instruction=default_instruction).with_options(options)
+        super().__init__(model_name_or_path, settings)
+
+    def _loaded(self) -> None:
         tok = self.engine.tokenizer
         yes, no = tok.convert_tokens_to_ids("yes"), tok.convert_tokens_to_ids("no")
-        rows = self.engine.backbone.lm_head_rows([yes, no]).to(self.engine.runtime.device)
+        rows = self.engine.backbone.lm_head_rows([yes, no]).to(self.device)
         self.score_weight = rows[0] - rows[1]  # float32 (hidden,)
 
-    @property
-    def last_stats(self) -> RunStats:
-        return self.engine.last_stats
-
     def __repr__(self) -> str:
-        return f"Qwen3VLReranker({self.engine.name!r}, {self.engine.runtime.describe()})"
+        return f"Qwen3VLReranker({self.name!r}, {self.runtime.describe()})"
 
     def head(self, hidden: torch.Tensor) -> torch.Tensor:
         """Scores in (0, 1) of last hidden states (n, hidden): sigmoid of the yes-minus-no logit."""
         return torch.sigmoid(hidden @ self.score_weight)
+
+    def prepare_pairs(self, query: Any, documents: Iterable[Any], instruction: str | None = None
+                      ) -> list[tuple[Any, int]]:
+        """(pre) The job of each (query, document) pair for `run_jobs(jobs, self.head)`, and its token cost."""
+        return [self.costed(p) for p in self.pair_prompts(query, documents, instruction=instruction)]
 
     def _query(self, query: Any) -> Item:
         if query is None or (isinstance(query, (Mapping, str)) and not query):
@@ -73,7 +68,7 @@ class Qwen3VLReranker:
 
     def pair_prompts(self, query: Any, documents: Iterable[Any], *, instruction: str | None = None,
                      fps: float | None = None, max_frames: int | None = None) -> list[Prompt]:
-        """The judgement prompt of each (query, document) pair, for `engine.run` with `head`.
+        """The judgement prompt of each (query, document) pair, for `run_jobs` with `head`.
 
         Raises InputError for a malformed query (field "query...") or document (its index)."""
         fps, max_frames = fps or self.fps, max_frames or self.max_frames
@@ -91,9 +86,9 @@ class Qwen3VLReranker:
         prompts = self.pair_prompts(query, documents, instruction=instruction, fps=fps, max_frames=max_frames)
         out = [float("nan")] * len(prompts)
         try:
-            for pos, score in self.engine.run(prompts, self.head, max_batch_tokens=max_batch_tokens,
-                                              batch_size=batch_size, on_error=on_error,
-                                              show_progress=show_progress, total=len(prompts), desc="reranking"):
+            for pos, score in self.run_jobs(prompts, self.head, max_batch_tokens=max_batch_tokens,
+                                            batch_size=batch_size, on_error=on_error,
+                                            show_progress=show_progress, total=len(prompts), desc="reranking"):
                 out[pos] = float(score)
         except InputError as e:
             if e.field and e.field.startswith("query"):

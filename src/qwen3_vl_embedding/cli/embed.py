@@ -37,7 +37,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 def read_inputs(paths: list[str], texts: list[str], max_pixels: int) -> list[tuple[str, Any]]:
     """(label, library input) for every input named on the command line, in order; a text is its own label."""
-    from ..index.ingest import PDF_EXTENSIONS, UnitError, kind_of, pdf_units, read_text
+    from ..filetypes import kind_of
+    from ..index.ingest import UnitError, pdf_units, read_text
 
     out: list[tuple[str, Any]] = []
     for path in paths:
@@ -54,7 +55,7 @@ def read_inputs(paths: list[str], texts: list[str], max_pixels: int) -> list[tup
             out.append((path, {"image": os.path.abspath(path)}))
         elif kind_of(path) == "video":
             out.append((path, {"video": os.path.abspath(path)}))
-        elif ext in PDF_EXTENSIONS:
+        elif kind_of(path) == "pdf":
             try:
                 out += [(f"{path}#page={u.page}", u.input) for u in pdf_units(os.path.abspath(path), max_pixels)]
             except UnitError as e:
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
     fmt = _format(args.output)
     embedder = load_embedder(args)
-    inputs = read_inputs(args.inputs, args.text, embedder.engine.preprocessor.settings.max_pixels)
+    inputs = read_inputs(args.inputs, args.text, embedder.max_pixels)
     if not inputs:
         raise ValueError("nothing to embed: pass files, a .jsonl file, - (stdin) or --text")
     try:

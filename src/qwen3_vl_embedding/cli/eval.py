@@ -112,7 +112,7 @@ def run_sweep(args: argparse.Namespace, embedder: Any, datasets: list, cache: An
         if not args.json:
             print(f"## {ds.name} ({ds.headline_metric} x100)\n\n{sweep_markdown(points, ds.headline_metric)}\n")
         _info(args, f"qvl: wrote {plot}")
-    payload = {"model": embedder.engine.name, "sweep": results}
+    payload = {"model": embedder.name, "sweep": results}
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:
         json.dump(payload, f, indent=2)

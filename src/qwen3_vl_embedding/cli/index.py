@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -83,44 +82,9 @@ def _load_embedder(args: argparse.Namespace):
                        **model_kwargs(args))
 
 
-def open_for_indexing(args: argparse.Namespace, ingest_settings: dict):
-    """The store opened for writing and a compatible embedder (the lock is taken before the model loads)."""
-    from ..index import ann
-    from ..index.store import (QUERY_INSTRUCTION, IndexMeta, check_compatible, fingerprint, open_store,
-                               store_exists)
-    from ..pooling import check_dim
-
-    if store_exists(args.db):
-        store = open_store(args.db, write=True)
-        try:
-            meta = store.meta
-            check_compatible(meta, args.model, args.dim)
-            if args.precision not in ("float32", meta.precision) and args.rebuild_ann in (None, "keep"):
-                _info(args, f"qvl: the index keeps its precision {meta.precision}; --rebuild-ann {args.precision} "
-                            f"changes it")
-            embedder = _load_embedder(args)
-            check_compatible(meta, args.model, args.dim, model_dim=embedder.dim)
-            check_compatible(meta, args.model, args.dim, fingerprint(embedder, meta.dim))
-        except BaseException:
-            store.close()
-            raise
-        return store, embedder
-    if args.precision not in ann.PRECISIONS:
-        raise ValueError(f"an index stores {', '.join(ann.PRECISIONS)} vectors; got --precision {args.precision}")
-    if args.exact_threshold is not None and args.exact_threshold < 1:
-        raise ValueError(f"--exact-threshold must be positive, got {args.exact_threshold}")
-    embedder = _load_embedder(args)
-    dim = check_dim(args.dim, embedder.dim)
-    extra = {"exact_threshold": args.exact_threshold} if args.exact_threshold else {}
-    meta = IndexMeta(model=args.model, dim=dim, precision=args.precision,
-                     document_instruction=embedder.default_instruction,
-                     query_instruction=args.query_instruction or QUERY_INSTRUCTION,
-                     fingerprint=fingerprint(embedder, dim), settings=ingest_settings, **extra)
-    return open_store(args.db, meta, write=True), embedder
-
-
 def run(args: argparse.Namespace) -> int:
     from ..index.indexer import Indexer, IndexOptions, progress_bar
+    from ..index.indexing import NewIndex, open_for_indexing
     from ..index.ingest import IngestOptions
 
     if not args.db:
@@ -134,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         if not os.path.exists(os.path.expanduser(path)):
             raise FileNotFoundError(f"no such file or folder: {path}")
     if args.rebuild_ann and not args.paths:
-        from ..index.store import open_store
+        from ..index.backends import open_store
 
         with open_store(args.db, write=True) as store:
             store.optimize(rebuild=True, precision=_new_precision(args))
@@ -143,17 +107,17 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     overlap = args.chunk_overlap if args.chunk_overlap is not None else args.chunk_tokens // 8
     ingest = IngestOptions(args.clip_seconds, args.chunk_tokens, overlap)
-    store, embedder = open_for_indexing(args, ingest.settings())
-    if args.ray is None:
-        max_pixels, tokenizer = embedder.engine.preprocessor.settings.max_pixels, None
-    else:  # a RayEmbedder: the model lives in the actors
-        max_pixels, tokenizer = embedder.max_pixels, embedder.tokenizer
-    ingest = dataclasses.replace(ingest, max_pixels=max_pixels)
+    new = NewIndex(dim=args.dim, precision=args.precision, query_instruction=args.query_instruction,
+                   exact_threshold=args.exact_threshold, settings=ingest.settings())
+    store, embedder = open_for_indexing(args.db, lambda: _load_embedder(args), model=args.model, new=new)
+    if args.precision not in ("float32", store.meta.precision) and args.rebuild_ann in (None, "keep"):
+        _info(args, f"qvl: the index keeps its precision {store.meta.precision}; --rebuild-ann {args.precision} "
+                    f"changes it")
     options = IndexOptions(ingest, hidden=args.hidden, force=args.force, rehash=args.rehash,
                            max_batch_tokens=args.max_batch_tokens, batch_size=args.batch_size,
                            rebuild_ann=bool(args.rebuild_ann), ann_precision=_new_precision(args))
     bar = progress_bar(show_progress(args))
-    indexer = Indexer(store, embedder, options, bar, tokenizer=tokenizer)
+    indexer = Indexer(store, embedder, options, bar)
     try:
         with store:
             report = indexer.run(args.paths)
@@ -178,7 +142,7 @@ def _new_precision(args: argparse.Namespace) -> str | None:
 
 
 def _print_report(args: argparse.Namespace, report, facts: dict) -> None:
-    from ..index.display import display_path
+    from .display import display_path
 
     for p in report.skipped:
         print(f"qvl: skipped {display_path(p.path)}: {p.reason}", file=sys.stderr)

@@ -30,8 +30,8 @@ def describe(store) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..index.display import display_path, human_bytes, table
-    from ..index.store import open_store
+    from .display import display_path, human_bytes, table
+    from ..index.backends import open_store
 
     if not args.db:
         raise ValueError("which index? pass --db DIR (or set QVL_DB)")

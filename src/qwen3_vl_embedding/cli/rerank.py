@@ -38,9 +38,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..index.display import display_path, snippet, table
+    from .display import display_path, snippet, table
     from ..index.ingest import close_documents_quietly
-    from ..index.search import Query
+    from ..index.retrieval import SearchQuery
     from .embed import read_inputs
 
     items = list(args.items)
@@ -49,11 +49,11 @@ def run(args: argparse.Namespace) -> int:
         if not items:
             raise ValueError("no query: qvl rerank QUERY DOC... (or --query, --image, --video)")
         text = items.pop(0)
-    query = Query(text, args.image, args.video)
+    query = SearchQuery(text, args.image, args.video)
     if args.top_k is not None and args.top_k < 1:
         raise ValueError("-k must be positive")
     reranker = load_reranker(args)
-    docs = read_inputs(items, args.doc, reranker.engine.preprocessor.settings.max_pixels)
+    docs = read_inputs(items, args.doc, reranker.max_pixels)
     if not docs:
         raise ValueError("no documents: pass files, .jsonl files or --doc TEXT")
     try:

@@ -48,25 +48,26 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..index import search as searching
-    from ..index.display import display_path, hits_table
+    from ..index import retrieval
+    from ..index.backends import open_store
+    from ..index.compat import check_compatible
     from ..index.records import parse_filters
-    from ..index.store import check_compatible, open_store
+    from .display import display_path, hits_table
 
     if not args.db:
         raise ValueError("which index? pass --db DIR (or set QVL_DB)")
     if args.top_k < 1 or args.rerank_top < 1:
         raise ValueError("-k and --rerank-top must be positive")
-    query = searching.Query(args.query, args.image, args.video)
+    query = retrieval.SearchQuery(args.query, args.image, args.video)
     filters = parse_filters(args.filter)
     with open_store(args.db) as store:
         check_compatible(store.meta, args.model, args.dim)  # before loading a model for nothing
         embedder = load_embedder(args)
         wanted = max(args.top_k, args.rerank_top) if args.rerank else args.top_k
-        hits = searching.search(store, embedder, query, wanted, filters, args.instruction, args.dim, args.nprobe)
+        hits = retrieval.search(store, embedder, query, wanted, filters, args.instruction, nprobe=args.nprobe)
     if args.rerank and hits:
         del embedder
-        hits, failed = searching.rerank(load_reranker(args), query, hits, args.top_k)
+        hits, failed = retrieval.rerank(load_reranker(args), query, hits, args.top_k)
         for hit, reason in failed:
             print(f"qvl: could not rerank {display_path(hit.record.path)} ({hit.record.locator() or 'image'}): "
                   f"{reason}", file=sys.stderr)

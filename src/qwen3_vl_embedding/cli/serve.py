@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     reranker = load_reranker(args, media_policy=policy, workers=args.workers) if args.reranker else None
     index = None
     if args.db:
-        from ..server.search import IndexSearcher
+        from ..server.index_search import IndexSearcher
 
         index = IndexSearcher(args.db, embedder)
     app = create_app(config, embedder=embedder, reranker=reranker, index=index)
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_index(path: str) -> None:
-    from ..index.store import store_exists
+    from ..index.backends import store_exists
 
     if not store_exists(path):
         raise ValueError(f"--db {path}: no index there; build one with `qvl index FOLDER --db {path}`")

@@ -10,19 +10,12 @@ imported here until used, so `import qwen3_vl_embedding.distributed` does not im
 """
 from __future__ import annotations
 
-from typing import Any
+from .._lazy import lazy_exports
 
-__all__ = ["DistributedError", "EmbedWorker", "RayEmbedder", "connect", "embed_dataset", "index_with_ray",
-           "plan_actors"]
+_EXPORTS = {"DistributedError": "ray_data", "EmbedWorker": "ray_data", "connect": "ray_data",
+            "embed_dataset": "ray_data", "plan_actors": "ray_data", "RayEmbedder": "ray_embedder",
+            "index_with_ray": "ray_embedder"}
 
-_WHERE = {"DistributedError": "ray_data", "EmbedWorker": "ray_data", "connect": "ray_data",
-          "embed_dataset": "ray_data", "plan_actors": "ray_data", "RayEmbedder": "ray_embedder",
-          "index_with_ray": "ray_embedder"}
+__all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -142,10 +142,9 @@ class EmbedWorker:
     # the helper actor's calls (RayEmbedder) ------------------------------------------------------
     def facts(self) -> dict[str, Any]:
         """What the driver needs without loading the model itself."""
-        engine = self.embedder.engine
-        return {"dim": self.embedder.dim, "default_instruction": self.embedder.default_instruction,
-                "max_pixels": engine.preprocessor.settings.max_pixels,
-                "tokenizer": engine.tokenizer.backend_tokenizer, "device": str(self.embedder.device)}
+        e = self.embedder
+        return {"dim": e.dim, "default_instruction": e.default_instruction, "max_pixels": e.max_pixels,
+                "text_tokenizer": e.text_tokenizer, "device": str(e.device)}
 
     def embed(self, items: list, **options: Any) -> Any:
         return self.embedder.embed(items, show_progress=False, **options)

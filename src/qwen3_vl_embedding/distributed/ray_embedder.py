@@ -27,7 +27,8 @@ from .ray_data import (DEFAULT_BATCH_ROWS, PICKLED, DistributedError, EmbedWorke
 
 
 class RayEmbedder:
-    """The part of Qwen3VLEmbedder the index uses (dim, default_instruction, embed, iter_embed), on Ray.
+    """A `contracts.Embedder` on Ray: what the index needs of Qwen3VLEmbedder (name, dim, default_instruction,
+    max_pixels, text_tokenizer, embed, iter_embed), with the embedding done by a pool of actors.
 
     A helper actor loads the model to answer the driver's questions (its size, tokenizer and pixel
     budget, the index fingerprint); it is freed when the pool starts, so it never holds a GPU the pool
@@ -46,7 +47,7 @@ class RayEmbedder:
         self.dim: int = facts["dim"]
         self.default_instruction: str = facts["default_instruction"]
         self.max_pixels: int = facts["max_pixels"]
-        self.tokenizer = facts["tokenizer"]  # the backend tokenizer, for splitting texts on the driver
+        self.text_tokenizer = facts["text_tokenizer"]  # splits texts into chunks on the driver
         self.actor_device: str = facts["device"]
 
     @property
@@ -138,26 +139,9 @@ def index_with_ray(paths: Iterable[str], db: str, embedder: RayEmbedder, *, dim:
     """Index `paths` into the store at `db` (created when absent) with `embedder`: the Python form of
     `qvl index PATH... --db DB --ray`. Returns the IndexReport; refuses an index made by another model
     or at another dim (IndexMismatchError)."""
-    import dataclasses
-
-    from ..index.indexer import Indexer, IndexOptions
-    from ..index.store import IndexMeta, check_compatible, fingerprint, open_store, store_exists
-    from ..pooling import check_dim
+    from ..index.indexer import IndexOptions
+    from ..index.indexing import NewIndex, index_paths
 
     options = options or IndexOptions()
-    options = dataclasses.replace(options, ingest=dataclasses.replace(options.ingest, max_pixels=embedder.max_pixels))
-    if store_exists(db):
-        store = open_store(db, write=True)
-        try:
-            check_compatible(store.meta, embedder.name, dim, model_dim=embedder.dim)
-            check_compatible(store.meta, embedder.name, dim, fingerprint(embedder, store.meta.dim))
-        except BaseException:
-            store.close()
-            raise
-    else:
-        dim = check_dim(dim, embedder.dim)
-        meta = IndexMeta(model=embedder.name, dim=dim, document_instruction=embedder.default_instruction,
-                         fingerprint=fingerprint(embedder, dim), settings=options.ingest.settings())
-        store = open_store(db, meta, write=True)
-    with store:
-        return Indexer(store, embedder, options, progress, tokenizer=embedder.tokenizer).run(paths)
+    return index_paths(paths, db, lambda: embedder, model=embedder.name, options=options, progress=progress,
+                       new=NewIndex(dim=dim, settings=options.ingest.settings()))

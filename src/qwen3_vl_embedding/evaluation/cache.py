@@ -47,17 +47,16 @@ def _file_head_tail(path: str) -> bytes:
 
 def model_fingerprint(embedder: Any) -> str:
     """A digest of what decides an embedder's vectors: weights, config, media settings, dtype."""
-    engine = embedder.engine
     h = hashlib.sha256()
-    for name in sorted(os.listdir(engine.path)):
-        path = os.path.join(engine.path, name)
+    for name in sorted(os.listdir(embedder.model_path)):
+        path = os.path.join(embedder.model_path, name)
         if name == "config.json":
             with open(path, "rb") as f:
                 h.update(f.read())
         elif name.endswith((".safetensors", ".bin")):
             h.update(name.encode() + _file_head_tail(path))
-    settings = [repr(engine.preprocessor.settings), embedder.fps, embedder.max_frames, embedder.max_length,
-                str(engine.runtime.dtype)]
+    settings = [repr(embedder.settings.vision), embedder.fps, embedder.max_frames, embedder.max_length,
+                str(embedder.runtime.dtype)]
     h.update(json.dumps(settings, default=str).encode())
     return h.hexdigest()
 
@@ -139,7 +138,7 @@ class EmbeddingCache:
         folder = os.path.join(self.directory, name)
         if not os.path.isdir(folder):
             os.makedirs(folder, exist_ok=True)
-            meta = {"model": embedder.engine.name, "dim": dim, "precision": precision, "fingerprint": fp}
+            meta = {"model": embedder.name, "dim": dim, "precision": precision, "fingerprint": fp}
             with open(os.path.join(folder, "meta.json"), "w", encoding="utf-8") as f:
                 json.dump(meta, f, indent=2)
         return name

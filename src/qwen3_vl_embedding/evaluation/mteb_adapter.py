@@ -96,7 +96,7 @@ class MTEBEncoder(AbsEncoder):
         self.model = embedder
         self.dim = dim
         self.mteb_model_meta = ModelMeta.create_empty({
-            "name": name or meta_name(embedder.engine.name), "revision": "local", "embed_dim": dim or embedder.dim,
+            "name": name or meta_name(embedder.name), "revision": "local", "embed_dim": dim or embedder.dim,
             "similarity_fn_name": ScoringFunction.COSINE, "modalities": MODALITIES, "use_instructions": True,
             "model_type": ["dense"], "framework": ["PyTorch"]})
 
@@ -125,7 +125,7 @@ class MTEBCrossEncoder:
         self.instructions = _InstructionSource(instructions)
         self.model = reranker
         self.mteb_model_meta = ModelMeta.create_empty({
-            "name": name or meta_name(reranker.engine.name), "revision": "local", "modalities": MODALITIES,
+            "name": name or meta_name(reranker.name), "revision": "local", "modalities": MODALITIES,
             "use_instructions": True, "model_type": ["cross-encoder"], "framework": ["PyTorch"]})
 
     def predict(self, inputs1: Iterable[Mapping[str, Any]], inputs2: Iterable[Mapping[str, Any]], *,

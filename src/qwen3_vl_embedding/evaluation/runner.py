@@ -191,8 +191,8 @@ def evaluate(embedder: Any, datasets: Iterable[EvalDataset], *, reranker: Any = 
     categories, overall = aggregate(results)
     config = {"dim": dim or embedder.dim, "precision": precision, "ks": list(ks),
               "rerank_top_k": rerank_top_k if reranker is not None else None}
-    report = EvalReport(embedder.engine.name, config, results, categories, overall,
-                        reranker=reranker.engine.name if reranker is not None else None)
+    report = EvalReport(embedder.name, config, results, categories, overall,
+                        reranker=reranker.name if reranker is not None else None)
     if reranker is not None:
         report.reranked_categories, report.reranked_all = aggregate(results, reranked=True)
     return report

@@ -1,21 +1,25 @@
 """The embedded multimodal index behind `qvl index` and `qvl search` (docs/index.md).
 
     records.py       Record, FileState, Filters, Hit: the schema, and deterministic record ids
-    store.py         the Store interface, IndexMeta, open_store(), model/dim compatibility checks
+    store.py         the Store interface, IndexMeta and the store errors (imports no backend)
+    backends.py      open_store(), store_exists(): a folder or a Milvus location -> its Store
+    compat.py        is this model the index's? dim, size and a fingerprint of what it computes
     sqlite_store.py  SQLite (WAL) source of truth + a derived FAISS IVF file
+    milvus_store.py  Milvus (and Milvus Lite) as a store (milvus_connect.py, milvus_lease.py)
     lock.py          one writer per index (an OS file lock, gone with its process)
     ann.py           exact top-k and the approximate index (FAISS IVF, float32/float16/int8 codes)
-    ingest.py        walk folders, detect kinds, PDF pages, video clips, text chunks
-    indexer.py       one `qvl index` run: incremental, streaming, resumable
-    search.py        query embedding, search, rerank
-    display.py       tables and paths for the `qvl` commands
+    ingest.py        walk folders, PDF pages, video clips, text chunks
+    indexer.py       one run over an open store: incremental, streaming, resumable
+    indexing.py      open an index for writing, check the model once, run: what `qvl index` calls
+    retrieval.py     query embedding, search, rerank
 
 Nothing heavy is imported here: `from qwen3_vl_embedding.index import open_store` loads numpy only.
 """
 from __future__ import annotations
 
+from .backends import open_store, store_exists
 from .records import FileState, Filters, Hit, Record, parse_filters, record_id
-from .store import IndexMeta, IndexMismatchError, Store, StoreError, StoreLockedError, open_store
+from .store import IndexMeta, IndexMismatchError, Store, StoreError, StoreLockedError
 
 __all__ = ["FileState", "Filters", "Hit", "IndexMeta", "IndexMismatchError", "Record", "Store", "StoreError",
-           "StoreLockedError", "open_store", "parse_filters", "record_id"]
+           "StoreLockedError", "open_store", "parse_filters", "record_id", "store_exists"]

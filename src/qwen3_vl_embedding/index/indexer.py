@@ -1,7 +1,9 @@
-"""`qvl index`: bring a store up to date with folders of files, streaming, resumable and incremental.
+"""One run of `qvl index` over an open store: streaming, resumable and incremental (indexing.py opens it).
 
 The walk lists files first (cheap: names and stat), removes the records of files that no longer
-exist, then streams the units of new and changed files through `Qwen3VLEmbedder.iter_embed`.
+exist, then streams the units of new and changed files through the embedder's `iter_embed`. Data
+flows one way: the input generator only reads files and notes what it decided about each (the file
+states due); the loop around the embedder writes those states, then the vectors, to the store.
 Vectors are written to the store as batches finish and committed every `commit_seconds`, so an
 interrupted run keeps what it had committed; each file's state says whether it is complete, and a
 re-run embeds only what is missing (record ids are deterministic). Unchanged files are recognised
@@ -12,12 +14,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from ..batching import RunStats
+from ..contracts import Embedder
 from . import ingest
 from .ingest import Found, IngestOptions, Problem, UnitError
 from .records import FileState, Record, record_id
@@ -87,22 +90,27 @@ class _File:
 class Indexer:
     """One run of `qvl index` over a store with an embedder."""
 
-    def __init__(self, store: Store, embedder: Any, options: IndexOptions | None = None,
-                 progress: Any = None, tokenizer: Any = None):
-        """`embedder`: a Qwen3VLEmbedder, or anything with its `iter_embed` (distributed.RayEmbedder), then
-        with `tokenizer`, the backend tokenizer that splits texts into chunks."""
+    def __init__(self, store: Store, embedder: Embedder, options: IndexOptions | None = None,
+                 progress: Any = None):
+        """`embedder`: a Qwen3VLEmbedder or a distributed.RayEmbedder (anything that is a `contracts.Embedder`).
+        PDF pages are rendered within its pixel budget unless `options.ingest.max_pixels` is set."""
         self.store = store
         self.embedder = embedder
-        self.options = options or IndexOptions()
+        options = options or IndexOptions()
+        if options.ingest.max_pixels is None:
+            options = replace(options, ingest=replace(options.ingest, max_pixels=embedder.max_pixels))
+        self.options = options
         self.progress = progress  # a tqdm-like bar over files, or None
         self.meta = store.meta
         self.report = IndexReport()
         self._pending: dict[int, tuple[_File, ingest.Unit]] = {}
         self._open: list[_File] = []
         self._buffer: list[tuple[Record, np.ndarray]] = []
+        self._due: list[tuple[FileState, bool]] = []  # (state, drop_records) decided by the input generator
+        self._stored_ids: dict[str, set[int]] = {}  # records of partly indexed files, read when planning
         self._last_commit = time.monotonic()
         self._started = time.perf_counter()
-        self._tokenizer = tokenizer if tokenizer is not None else embedder.engine.tokenizer.backend_tokenizer
+        self._tokenizer = embedder.text_tokenizer
 
     # the run -----------------------------------------------------------------------------------
     def run(self, roots: Iterable[str]) -> IndexReport:
@@ -119,6 +127,7 @@ class Indexer:
             self.report.interrupted = True
             raise
         finally:
+            self._write_states()
             self._flush()
             self.store.commit()
             ingest.close_documents_quietly()
@@ -155,6 +164,8 @@ class Indexer:
                 self.report.unchanged_files += 1
             else:
                 todo.append((f, state))
+                if state is not None and state.status != "done" and not self.options.force:
+                    self._stored_ids[f.path] = self.store.record_ids(f.path)  # to resume it
         return todo
 
     def _embed(self, todo: list[tuple[Found, FileState | None]]) -> None:
@@ -165,17 +176,20 @@ class Indexer:
                 self._inputs(todo), dim=self.meta.dim, instruction=self.meta.document_instruction,
                 on_error="skip", show_progress=False, stats=stats,
                 max_batch_tokens=self.options.max_batch_tokens, batch_size=self.options.batch_size):
+            self._write_states()  # before any record of theirs
             seen_failures = self._failures(stats, seen_failures)
             file, unit = self._pending.pop(pos)
             self._buffer.append((self._record(file, unit), vector))
             file.done += 1
             self._settle()
+        self._write_states()
         self._failures(stats, seen_failures)
         self._settle()
         self.report.embed_seconds = time.perf_counter() - t0
 
     def _inputs(self, todo: list[tuple[Found, FileState | None]]) -> Iterator[Any]:
-        """Embedder inputs of every unit still missing; registers what each position belongs to."""
+        """Embedder inputs of every unit still missing; registers what each position belongs to and
+        notes the files' states in `_due`. Reads files, never writes to the store."""
         position = 0
         for found, state in todo:
             file = self._begin(found, state)
@@ -186,7 +200,7 @@ class Indexer:
             except UnitError as e:
                 self._fail(file, str(e))
                 continue
-            existing = self.store.record_ids(found.path) if file.resume else set()
+            existing = self._stored_ids.get(found.path, set()) if file.resume else set()
             for unit in units:
                 if record_id(found.path, found.modality, unit.number) in existing:
                     file.stored += 1
@@ -196,7 +210,6 @@ class Indexer:
                 yield unit.input
             file.expected = len(units) - file.stored
             self._open.append(file)
-            self._settle()
 
     def _begin(self, found: Found, state: FileState | None) -> _File | None:
         """Hash the file; None when it is unchanged, else record it as being indexed."""
@@ -209,13 +222,13 @@ class Indexer:
         same = state is not None and state.content_hash == digest and not self.options.force
         if same and state.status == "done":
             if state.mtime != found.mtime or state.size != found.size:
-                self.store.put_file(FileState(found.path, digest, found.size, found.mtime, found.modality, "done",
-                                              state.records))
+                self._due.append((FileState(found.path, digest, found.size, found.mtime, found.modality, "done",
+                                            state.records), False))
             self.report.unchanged_files += 1
             self._tick()
             return None
-        self.store.put_file(FileState(found.path, digest, found.size, found.mtime, found.modality, "partial"),
-                            drop_records=state is not None and not same)
+        self._due.append((FileState(found.path, digest, found.size, found.mtime, found.modality, "partial"),
+                          state is not None and not same))
         return _File(found, digest, resume=same)
 
     def _record(self, file: _File, unit: ingest.Unit) -> Record:
@@ -232,12 +245,20 @@ class Indexer:
 
     def _fail(self, file: _File, reason: str) -> None:
         f = file.found
-        self.store.put_file(FileState(f.path, file.content_hash, f.size, f.mtime, f.modality, "failed", 0, reason))
+        self._due.append((FileState(f.path, file.content_hash, f.size, f.mtime, f.modality, "failed", 0, reason),
+                          False))
         self.report.skipped.append(Problem(f.path, reason))
         self._tick()
 
+    def _write_states(self) -> None:
+        """Write the file states the input generator decided on, in order."""
+        for state, drop_records in self._due:
+            self.store.put_file(state, drop_records=drop_records)
+        self._due = []
+
     def _settle(self) -> None:
         """Close the files whose units have all come back; commit when it is time."""
+        self._write_states()
         finished = [f for f in self._open if f.complete]
         if finished:
             self._flush()

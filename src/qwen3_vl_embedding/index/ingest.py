@@ -15,12 +15,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tiff", ".tif"})
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi"})
-PDF_EXTENSIONS = frozenset({".pdf"})
-TEXT_EXTENSIONS = frozenset({".txt", ".md", ".markdown", ".rst"})
-KINDS = {**{e: "image" for e in IMAGE_EXTENSIONS}, **{e: "video" for e in VIDEO_EXTENSIONS},
-         **{e: "pdf" for e in PDF_EXTENSIONS}, **{e: "text" for e in TEXT_EXTENSIONS}}
+from ..constants import MAX_PIXELS
+from ..filetypes import kind_of
+
 PDF_MAX_DPI = 150
 
 
@@ -58,10 +55,6 @@ class Unit:
     end: float | None = None
     chunk: int | None = None
     text: str | None = None
-
-
-def kind_of(path: str) -> str | None:
-    return KINDS.get(os.path.splitext(path)[1].lower())
 
 
 # walking -----------------------------------------------------------------------------------------
@@ -137,12 +130,12 @@ def content_hash(path: str, block: int = 1 << 20) -> str:
 @dataclass(frozen=True)
 class IngestOptions:
     """How files are split: video clip length, text chunk size and overlap (in tokens), the pixel budget
-    of a rendered PDF page."""
+    of a rendered PDF page (None: the embedder's, filled in by the Indexer)."""
 
     clip_seconds: float = 10.0
     chunk_tokens: int = 512
     chunk_overlap: int = 64
-    max_pixels: int = 1_843_200
+    max_pixels: int | None = None
 
     def __post_init__(self):
         if self.clip_seconds <= 0:
@@ -164,7 +157,7 @@ def units(found: Found, options: IngestOptions, tokenizer: Any = None) -> list[U
     if found.modality == "image":
         return [Unit(0, {"image": found.path})]
     if found.modality == "pdf":
-        return pdf_units(found.path, options.max_pixels)
+        return pdf_units(found.path, options.max_pixels or MAX_PIXELS)
     if found.modality == "video":
         return video_units(found.path, options.clip_seconds)
     if found.modality == "text":

@@ -2,9 +2,9 @@
 
 A store holds records (see records.py) with their float vectors, the state of every indexed file
 (for incremental runs) and the metadata the vectors were made with. The embedded SQLite store
-(sqlite_store.py) implements it, and so does Milvus (milvus_store.py, `milvus://...` locations):
+(sqlite_store.py) implements it, and so does Milvus (milvus_store.py, `milvus://...` locations);
+`backends.open_store(location, meta=None, write=False)` opens either. This module imports no backend.
 
-    open_store(location, meta=None, write=False) -> Store
     store.meta                          IndexMeta: model, dim, precision, instructions, fingerprint
     store.file_states()                 {path: FileState}: for incremental runs
     store.record_ids(path)              ids already stored for a file (to resume it)
@@ -36,8 +36,6 @@ from .records import FileState, Filters, Hit, Record
 
 SCHEMA_VERSION = 1
 QUERY_INSTRUCTION = "Retrieve images, videos, document pages or text relevant to the user's query."
-FINGERPRINT_TEXT = "qvl model fingerprint: a red kite above a harbour at dawn, 1 2 3."
-FINGERPRINT_MIN_COSINE = 0.98  # the same weights in bfloat16 on a GPU and float32 on a CPU agree to > 0.99
 DEFAULT_EXACT_THRESHOLD = 20_000
 
 
@@ -132,69 +130,3 @@ class Store(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def open_store(location: str, meta: IndexMeta | None = None, *, write: bool = False, **options: Any) -> Store:
-    """Open the index at `location` (a folder for the embedded store); create it from `meta` when absent.
-
-    write=True takes the index's writer lock (StoreLockedError when another process holds it).
-    `milvus://HOST:PORT/COLLECTION` and `milvus-lite://PATH.db/COLLECTION` open a Milvus store (milvus_store.py)."""
-    if "://" in location:
-        from .milvus_connect import is_milvus
-        from .milvus_store import MilvusStore
-
-        if is_milvus(location):
-            return MilvusStore(location, meta, write=write, **options)
-        scheme = location.split("://", 1)[0]
-        raise StoreError(f"no store backend for {scheme}:// in this version; pass a folder for the embedded store, "
-                         f"milvus://HOST:PORT/COLLECTION or milvus-lite://PATH.db/COLLECTION")
-    from .sqlite_store import SqliteStore
-
-    return SqliteStore(location, meta, write=write, **options)
-
-
-def store_exists(location: str) -> bool:
-    """True when `location` already holds an index."""
-    if "://" in location:
-        from .milvus_connect import is_milvus
-        from .milvus_store import MilvusStore
-
-        if is_milvus(location):
-            try:
-                return MilvusStore.exists(location)
-            except ValueError as e:
-                raise StoreError(str(e)) from None
-        return True  # no backend: open_store says so
-    from .sqlite_store import SqliteStore
-
-    return SqliteStore.exists(location)
-
-
-def fingerprint(embedder: Any, dim: int) -> tuple[float, ...]:
-    """The model's embedding of FINGERPRINT_TEXT (default instruction) at `dim`."""
-    vec = embedder.embed([{"text": FINGERPRINT_TEXT}], dim=dim, show_progress=False)[0]
-    return tuple(float(x) for x in vec)
-
-
-def check_compatible(meta: IndexMeta, model: str, dim: int | None, fp: tuple[float, ...] | None = None,
-                     model_dim: int | None = None) -> None:
-    """Refuse (IndexMismatchError) a dimension or a model that differs from the index's.
-
-    `dim` None means "whatever the index has". `fp` is the model's fingerprint at `meta.dim`, and
-    `model_dim` its full size; the model's name alone never decides, so a local copy of the hub model
-    is accepted."""
-    how = f"use --model {meta.model} --dim {meta.dim} (what it was built with), or another --db"
-    if dim is not None and dim != meta.dim:
-        raise IndexMismatchError(f"the index was built with dim {meta.dim}, not {dim}: {how}")
-    if model_dim is not None and model_dim < meta.dim:
-        raise IndexMismatchError(f"the index was built with model {meta.model} (dim {meta.dim}); {model} makes "
-                                 f"{model_dim}-dimensional embeddings: {how}")
-    if fp is None or not meta.fingerprint:
-        return
-    a, b = np.asarray(meta.fingerprint, np.float32), np.asarray(fp, np.float32)
-    same = a.shape == b.shape and float(a @ b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12) \
-        >= FINGERPRINT_MIN_COSINE
-    if not same:
-        raise IndexMismatchError(
-            f"the index was built with model {meta.model} (dim {meta.dim}); {model} computes different "
-            f"embeddings, so its vectors cannot be compared with the index's: {how}")

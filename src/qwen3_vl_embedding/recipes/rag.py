@@ -68,17 +68,17 @@ def index_retriever(index: Any, embedder: Any, *, filters: Any = None, instructi
     """A retriever over a `qvl index` (its folder, or an open store): the index's own query embedding
     (its query instruction, its dim, the model check), hits turned into items the prompt can hold:
     the image, the rendered PDF page, the video span, or the chunk's text."""
-    from ..index.search import Query, document_input, search
-    from ..index.store import open_store
+    from ..index.retrieval import SearchQuery, document_input, search
+    from ..index.backends import open_store
 
     store = open_store(os.fspath(index)) if isinstance(index, (str, os.PathLike)) else index
-    max_pixels = embedder.engine.preprocessor.settings.max_pixels
+    max_pixels = embedder.max_pixels
 
     def retrieve(query: Any, k: int) -> list[Hit]:
         if isinstance(query, str):
-            q = Query(text=query)
+            q = SearchQuery(text=query)
         else:
-            q = Query(text=query.get("text"), image=query.get("image"), video=query.get("video"))
+            q = SearchQuery(text=query.get("text"), image=query.get("image"), video=query.get("video"))
         out = []
         for h in search(store, embedder, q, k, filters, instruction):
             where = h.record.locator()

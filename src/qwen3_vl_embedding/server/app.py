@@ -27,7 +27,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 def _check_policy(model: Any, config: ServerConfig, role: str) -> None:
     policy = config.media_policy()
-    if model is not None and model.engine.preprocessor.policy != policy:
+    if model is not None and model.media_policy != policy:
         raise ValueError(f"the {role} reads media under another policy than the server's; build it with "
                          f"media_policy=config.media_policy()")
 

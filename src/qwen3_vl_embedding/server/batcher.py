@@ -1,10 +1,10 @@
-"""Dynamic batching: one worker thread per model merges queued requests into one run of `Engine.run`.
+"""Dynamic batching: one worker thread per model merges queued requests into one run of the library's batching loop.
 
 A request becomes a job: its prompts (text-only ones already tokenised into Samples by the request
 handler) and their token cost. The worker takes the oldest job, then whatever else is queued,
 waiting up to `wait_s` for more while the merged run holds fewer than `max_tokens` estimated tokens.
-It runs all their prompts as one `engine.run(..., on_error="skip")` (the library's loop packs them
-into forward passes under its own budget), then hands each job its
+It runs all their prompts as one call of `run(prompts, stats)` (a model's `run_jobs(...,
+on_error="skip")`: the library's loop packs them into forward passes under its own budget), then hands each job its
 rows, token counts and failures: a bad input fails its own request only. A job's `finish` (pooling,
 say) runs on the worker too, so that all tensor work stays on one thread: on a CPU, torch calls from
 the event loop as well would start a second OpenMP team fighting the first for the cores. The queue
@@ -18,7 +18,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..batching import Failure, RunStats
 
@@ -65,14 +65,19 @@ class _Job:
     future: Future = field(default_factory=Future)
 
 
-class Batcher:
-    """Merges concurrent jobs for one engine; `submit` returns a Future of `JobResult`."""
+Run = Callable[[list, RunStats], Iterator[tuple[int, Any]]]
 
-    def __init__(self, name: str, engine: Any, head: Callable, *, max_tokens: int, wait_s: float, max_queue: int,
+
+class Batcher:
+    """Merges concurrent jobs for one model; `submit` returns a Future of `JobResult`.
+
+    `run(prompts, stats)` yields (position, row) for the prompts of a merged run, records failures in
+    `stats` and never raises for a bad input (a model's `run_jobs` with on_error="skip")."""
+
+    def __init__(self, name: str, run: Run, *, max_tokens: int, wait_s: float, max_queue: int,
                  enabled: bool = True, on_pass: Callable[[PassInfo], None] | None = None):
         self.name = name
-        self.engine = engine
-        self.head = head
+        self.run = run
         self.max_tokens = max_tokens
         self.wait_s = wait_s
         self.max_queue = max_queue
@@ -184,8 +189,7 @@ class Batcher:
         owner = [(j, k) for j, job in enumerate(jobs) for k in range(len(job.prompts))]
         stats = RunStats(token_counts={})
         rows: list[Any] = [None] * len(prompts)
-        for pos, row in self.engine.run(prompts, self.head, on_error="skip", stats=stats, show_progress=False,
-                                        total=len(prompts)):
+        for pos, row in self.run(prompts, stats):
             rows[pos] = row
         failures: list[list[Failure]] = [[] for _ in jobs]
         for f in stats.failures:

@@ -193,6 +193,6 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-def to_library(value: str | Item) -> str | dict[str, Any]:
-    """An input as the library takes it: a string, or a dict without the keys left unset."""
-    return value if isinstance(value, str) else value.model_dump(exclude_none=True)
+def to_library(value: str | dict | Item) -> str | dict[str, Any]:
+    """An input as the library takes it: a string, or a dict without the keys left unset (dicts as they are)."""
+    return value if isinstance(value, (str, dict)) else value.model_dump(exclude_none=True)

@@ -1,57 +1,46 @@
-"""Requests -> library inputs -> batcher -> responses. No model logic: prompts, passes and pooling are the library's.
+"""Requests -> library inputs -> batcher -> responses. No model logic: prompts, passes and heads are the library's.
 
-An embedding request's inputs become prompts with `embedder.prompt(item, instruction)`; the worker
-runs them with a head that returns the raw last hidden state, and each request's rows are then cut
-to its `dimensions` and normalised with `pooling.matryoshka`, so vectors equal `Qwen3VLEmbedder.embed`.
-A rerank request's pairs become prompts with `reranker.pair_prompts` and are scored with `reranker.head`.
+The models are reached through their small contracts (contracts.py) in three steps: an embedding
+input becomes a costed job with `embedder.prepare` (pre), the worker runs the merged jobs of many
+requests with `embedder.run_jobs` (core, raw last hidden states), and each request's rows become its
+vectors with `embedder.head` at its own `dimensions` (post): the same head `Qwen3VLEmbedder.embed`
+uses, so the server's vectors are the library's. A rerank request's pairs become jobs with
+`reranker.prepare_pairs` and are scored with `reranker.head` inside the pass.
 """
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from starlette.concurrency import run_in_threadpool
 
+from ..contracts import Scorer, ServedEmbedder
 from ..errors import InputError
-from ..inputs import Item, VideoPart, to_item
-from ..preprocess import Sample
+from ..inputs import to_item
+from ..pooling import check_dim
+from ..ranking import reorder
 from .batcher import Batcher, Closed, JobResult, QueueFull
 from .config import ServerConfig
 from .errors import APIError, from_input_error, limit_error
+from .index_search import IndexSearcher, filters_of, rerank_document
+from .jobs import INLINE_TEXTS, check_item_limits, embeddings_of, encode_vector, floats, ranked
 from .metrics import Metrics
 from .schemas import EmbeddingRequest, RerankRequest, SearchRequest, to_library
 
 
-INLINE_TEXTS = 16  # a request of at most this many texts is tokenised on the event loop
+@dataclass(frozen=True)
+class Embedded:
+    """An embedding request's outcome: one vector per input, in input order, and the tokens it used."""
+
+    vectors: list[np.ndarray]
+    tokens: int
 
 
-def encode_vector(vector: np.ndarray, encoding_format: str) -> list[float] | str:
-    """Floats, or base64 of little-endian float32 (OpenAI's `encoding_format="base64"`)."""
-    if encoding_format == "base64":
-        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
-    return np.asarray(vector, dtype=np.float32).tolist()
-
-
-def ranked(scores: list[float], top_n: int | None) -> list[int]:
-    """Document positions by score, best first (ties by position), at most `top_n`."""
-    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
-    return order[:top_n] if top_n is not None else order
-
-
-def check_item_limits(item: Item, max_frames: int, prefix: str, index: int | None) -> None:
-    """Refuse video settings beyond the server's frame limit before anything is read."""
-    for part in item.parts:
-        if not isinstance(part, VideoPart):
-            continue
-        param = f"{prefix}[{index}].{part.field}" if index is not None else f"{prefix}.{part.field}"
-        if part.is_frames and len(part.source) > max_frames:
-            raise limit_error("max_video_frames", max_frames, f"{param}: a frame list of {len(part.source)} frames",
-                              param)
-        if part.max_frames is not None and part.max_frames > max_frames:
-            raise limit_error("max_video_frames", max_frames, f"{param}: max_frames={part.max_frames}", param)
+_RUN = {"on_error": "skip", "show_progress": False}  # how the workers run merged jobs: a bad input fails alone
 
 
 def _inputs(value: Any) -> list:
@@ -61,8 +50,8 @@ def _inputs(value: Any) -> list:
 class Service:
     """The server's models, their batchers and the request logic; routes call its async methods."""
 
-    def __init__(self, config: ServerConfig, metrics: Metrics, embedder: Any = None, reranker: Any = None,
-                 index: Any = None):
+    def __init__(self, config: ServerConfig, metrics: Metrics, embedder: ServedEmbedder | None = None,
+                 reranker: Scorer | None = None, index: IndexSearcher | None = None):
         self.config = config
         self.metrics = metrics
         self.embedder = embedder
@@ -73,15 +62,18 @@ class Service:
         self.batchers: dict[str, Batcher] = {}
         self.names: dict[str, str] = {}
         if embedder is not None:
-            self.names["embedding"] = config.model_name or embedder.engine.name
-            self.batchers["embedding"] = self._batcher("embedding", embedder.engine, _raw_hidden)
+            self.names["embedding"] = config.model_name or embedder.name
+            self.batchers["embedding"] = self._batcher(
+                "embedding", lambda jobs, stats: embedder.run_jobs(jobs, None, **_RUN, stats=stats, total=len(jobs)))
         if reranker is not None:
-            self.names["rerank"] = config.reranker_name or reranker.engine.name
-            self.batchers["rerank"] = self._batcher("rerank", reranker.engine, reranker.head)
+            self.names["rerank"] = config.reranker_name or reranker.name
+            self.batchers["rerank"] = self._batcher(
+                "rerank", lambda jobs, stats: reranker.run_jobs(jobs, reranker.head, **_RUN, stats=stats,
+                                                                total=len(jobs)))
 
-    def _batcher(self, task: str, engine: Any, head: Any) -> Batcher:
+    def _batcher(self, task: str, run) -> Batcher:
         c = self.config
-        batcher = Batcher(task, engine, head, max_tokens=c.batch_tokens, wait_s=c.batch_wait_ms / 1000,
+        batcher = Batcher(task, run, max_tokens=c.batch_tokens, wait_s=c.batch_wait_ms / 1000,
                           max_queue=c.max_queue, enabled=c.batching, on_pass=self.metrics.pass_observer(task))
         self.metrics.watch_queue(task, lambda: batcher.depth)
         return batcher
@@ -127,49 +119,53 @@ class Service:
 
     # embeddings --------------------------------------------------------------------------------
     async def embed(self, request: EmbeddingRequest) -> dict[str, Any]:
+        """An OpenAI embeddings request -> its response body."""
+        self._need("embedding", "--model")
+        result = await self.embed_inputs(_inputs(request.input), request.dimensions, request.instruction)
+        data = [{"object": "embedding", "index": i, "embedding": encode_vector(v, request.encoding_format)}
+                for i, v in enumerate(result.vectors)]
+        return {"object": "list", "data": data, "model": self.names["embedding"],
+                "usage": {"prompt_tokens": result.tokens, "total_tokens": result.tokens}}
+
+    async def embed_inputs(self, inputs: list, dimensions: int | None = None, instruction: str | None = None,
+                           param: str = "input") -> Embedded:
+        """Vectors of library inputs (strings, or item dicts) at `dimensions` (None: the server's default).
+        Errors name `param[i]`."""
         self._need("embedding", "--model")
         deadline = self.deadline()
-        from ..pooling import check_dim
-
         try:
-            asked = request.dimensions if request.dimensions is not None else self.config.default_dim
+            asked = dimensions if dimensions is not None else self.config.default_dim
             dim = check_dim(asked, self.embedder.dim)
         except ValueError as e:
             raise APIError(400, str(e).replace("dim must", "dimensions must"), param="dimensions",
                            code="invalid_dimensions") from None
-        inputs = _inputs(request.input)
         if not inputs:
-            raise APIError(400, "input is empty; send a string or a list of inputs", param="input",
+            raise APIError(400, f"{param} is empty; send a string or a list of inputs", param=param,
                            code="invalid_input")
         if len(inputs) > self.config.max_items:
-            raise limit_error("max_items", self.config.max_items, f"{len(inputs)} inputs in one request", "input")
+            raise limit_error("max_items", self.config.max_items, f"{len(inputs)} inputs in one request", param)
         if len(inputs) <= INLINE_TEXTS and all(isinstance(x, str) for x in inputs):
             # tokenising a few texts costs less than a thread hop and blocks the loop for under a millisecond
-            prompts, cost = self._embedding_prompts(inputs, request.instruction)
+            jobs, cost = self._embedding_jobs(inputs, instruction, param)
         else:  # many texts, or media (estimating reads headers: files, downloads): off the event loop
-            from starlette.concurrency import run_in_threadpool
-
-            prompts, cost = await run_in_threadpool(self._embedding_prompts, inputs, request.instruction)
-        result = await self.run_job("embedding", prompts, cost, deadline, finish=lambda rows: pooled(rows, dim))
+            jobs, cost = await run_in_threadpool(self._embedding_jobs, inputs, instruction, param)
+        embedder = self.embedder
+        result = await self.run_job("embedding", jobs, cost, deadline,
+                                    finish=lambda rows: embeddings_of(embedder, rows, dim))
         if result.failures:
             first = result.failures[0]
-            raise from_input_error(first.error or InputError(first.cause, field=first.field), "input", first.index)
-        vectors = result.rows
-        data = [{"object": "embedding", "index": i, "embedding": encode_vector(v, request.encoding_format)}
-                for i, v in enumerate(vectors)]
-        tokens = sum(result.token_counts)
-        return {"object": "list", "data": data, "model": self.names["embedding"],
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+            raise from_input_error(first.error or InputError(first.cause, field=first.field), param, first.index)
+        return Embedded(list(result.rows), sum(result.token_counts))
 
-    def _embedding_prompts(self, inputs: list, instruction: str | None) -> tuple[list, int]:
+    def _embedding_jobs(self, inputs: list, instruction: str | None, param: str = "input") -> tuple[list, int]:
         jobs, cost = [], 0
         for i, raw in enumerate(inputs):
             try:
                 item = to_item(to_library(raw), i)
             except InputError as e:
-                raise from_input_error(e, "input", i) from None
-            check_item_limits(item, self.config.max_video_frames, "input", i)
-            job, tokens = costed(self.embedder.engine, self.embedder.prompt(item, instruction))
+                raise from_input_error(e, param, i) from None
+            check_item_limits(item, self.config.max_video_frames, param, i)
+            job, tokens = self.embedder.prepare(item, instruction)
             jobs.append(job)
             cost += tokens
         return jobs, cost
@@ -184,12 +180,9 @@ class Service:
         if not request.documents:
             return {"id": f"rerank-{uuid.uuid4().hex}", "model": self.names["rerank"], "results": [],
                     "usage": {"total_tokens": 0}}
-        from starlette.concurrency import run_in_threadpool
-
         documents = [to_library(d) for d in request.documents]
-        prompts, cost = await run_in_threadpool(self._rerank_prompts, to_library(request.query), documents,
-                                                request.instruction)
-        result = await self.run_job("rerank", prompts, cost, deadline, finish=floats)
+        jobs = await run_in_threadpool(self._rerank_jobs, to_library(request.query), documents, request.instruction)
+        result = await self.run_job("rerank", [j for j, _ in jobs], sum(c for _, c in jobs), deadline, finish=floats)
         if result.failures:
             first = result.failures[0]
             raise from_input_error(first.error or InputError(first.cause, field=first.field), "documents", first.index)
@@ -204,7 +197,7 @@ class Service:
         return {"id": f"rerank-{uuid.uuid4().hex}", "model": self.names["rerank"], "results": results,
                 "usage": {"total_tokens": sum(result.token_counts)}}
 
-    def _rerank_prompts(self, query: Any, documents: list, instruction: str | None) -> tuple[list, int]:
+    def _rerank_jobs(self, query: Any, documents: list, instruction: str | None) -> list[tuple[Any, int]]:
         try:
             check_item_limits(to_item(query), self.config.max_video_frames, "query", None)
         except InputError as e:
@@ -215,46 +208,77 @@ class Service:
             for i, doc in enumerate(documents):
                 items.append(to_item(doc, i))
                 check_item_limits(items[-1], self.config.max_video_frames, "documents", i)
-            prompts = self.reranker.pair_prompts(query, items, instruction=instruction)
+            return self.reranker.prepare_pairs(query, items, instruction)
         except InputError as e:
             raise from_input_error(e, "documents") from None
-        jobs = [costed(self.reranker.engine, p) for p in prompts]
-        return [job for job, _ in jobs], sum(tokens for _, tokens in jobs)
 
     # search ------------------------------------------------------------------------------------
     async def search(self, request: SearchRequest) -> dict[str, Any]:
+        """A /v1/search request over the server's index: embed the query on the embedding worker, search,
+        and with `rerank`, score the candidates on the rerank worker."""
         if self.index is None:
             raise APIError(404, "this server has no index; start it with --db DIR", code="index_not_loaded")
         if request.rerank:
             self._need("rerank", "--reranker")
-        from .search import search
+        index, config = self.index, self.config
+        deadline = self.deadline()
+        wanted = max(request.k, request.rerank_top) if request.rerank else request.k
+        if wanted > config.max_items:
+            raise limit_error("max_items", config.max_items, f"{wanted} results asked", "k")
+        f = request.filters
+        try:
+            chosen = filters_of(f.modality if f else None, f.path if f else None)
+        except ValueError as e:
+            raise APIError(400, str(e), param="filters", code="invalid_filters") from None
+        query = to_library(request.query)
+        instruction = request.instruction or index.meta.query_instruction
+        job, cost = await run_in_threadpool(self._query_job, query, instruction)
+        embedder = self.embedder
+        result = await self.run_job("embedding", [job], cost, deadline,
+                                    finish=lambda rows: embeddings_of(embedder, rows, index.meta.dim))
+        if result.failures:
+            first = result.failures[0]
+            error = first.error or InputError(first.cause, field=first.field)
+            raise from_input_error(error.located(field_prefix="query"), "query")
+        hits = await asyncio.wrap_future(index.search(result.rows[0], wanted, chosen))
+        tokens = sum(result.token_counts)
+        not_reranked: list[dict[str, str]] = []
+        if request.rerank and hits:
+            hits, not_reranked, used = await self._rerank_hits(query, hits, request.k, deadline)
+            tokens += used
+        return {"object": "list", "model": self.names["embedding"],
+                "results": [h.to_json() for h in hits[:request.k]], "not_reranked": not_reranked,
+                "usage": {"total_tokens": tokens}}
 
-        return await search(self, request)
+    def _query_job(self, query: Any, instruction: str) -> tuple[Any, int]:
+        """The query's embedding job and its estimated cost (InputError -> 4xx naming `query`)."""
+        try:
+            item = to_item(query)
+        except InputError as e:
+            raise from_input_error(e.located(field_prefix="query"), "query") from None
+        check_item_limits(item, self.config.max_video_frames, "query", None)
+        return self.embedder.prepare(item, instruction)
 
+    async def _rerank_hits(self, query: Any, hits: list, k: int, deadline: float):
+        """(hits reordered by the reranker, best first, at most k; those it could not read; tokens used)."""
+        reranker = self.reranker
 
-def pooled(rows: list, dim: int) -> np.ndarray:
-    """A request's raw hidden states -> its embeddings: the first `dim` components, normalised (on the worker)."""
-    import torch
+        def jobs() -> tuple[list, list, list]:
+            docs, kept, failed = [], [], []
+            for hit in hits:
+                try:
+                    docs.append(rerank_document(hit.record, reranker.max_pixels))
+                    kept.append(hit)
+                except Exception as e:  # noqa: BLE001 - a record whose file changed: reported, not fatal
+                    failed.append({"path": hit.record.path, "reason": str(e)})
+            return kept, failed, reranker.prepare_pairs(query, docs) if docs else []
 
-    from ..pooling import matryoshka
-
-    return matryoshka(torch.stack(rows), dim, normalize=True).numpy()
-
-
-def floats(rows: list) -> list[float]:
-    return [float(r) for r in rows]
-
-
-def _raw_hidden(hidden):
-    """The embedding worker's head: last hidden states as they are; each request pools its own rows."""
-    return hidden
-
-
-def costed(engine, prompt) -> tuple[Any, int]:
-    """The job to queue and its token cost: a text-only prompt is tokenised here, once (the worker
-    then only runs the model); a prompt with media is costed from headers and read by the worker."""
-    try:
-        cost = engine.cost(prompt)
-    except Exception:  # noqa: BLE001 - a bad item is reported when it is prepared, with its cause
-        return prompt, 1
-    return (cost, cost.length) if isinstance(cost, Sample) else (prompt, int(cost))
+        try:
+            kept, failed, pairs = await run_in_threadpool(jobs)
+        except InputError as e:
+            raise from_input_error(e, "query") from None
+        if not pairs:
+            return [], failed, 0
+        result = await self.run_job("rerank", [j for j, _ in pairs], len(pairs), deadline, finish=floats)
+        failed += [{"path": kept[f.index].record.path, "reason": f.cause} for f in result.failures]
+        return reorder(kept, result.rows, k), failed, sum(result.token_counts)

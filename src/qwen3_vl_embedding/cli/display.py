@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-from .records import Hit
+from ..index.records import Hit
 
 
 def display_path(path: str, cwd: str | None = None) -> str:

@@ -1,24 +1,26 @@
-"""`qvl search`: embed a text, image, video or mixed query, search a store, optionally rerank.
+"""Searching an index: embed a text, image, video or mixed query, search a store, optionally rerank.
 
 The query is embedded with the index's query instruction (documents were embedded with the default
 one, as the released models expect), at the index's dimension; the same call embeds the model
-fingerprint, so a model that computes different embeddings than the index's is refused.
-`--rerank` scores the top N candidates with the reranker, reading each one's file again (an image,
-a PDF page rendered as at indexing, a video span, or the stored text of a chunk).
+fingerprint, so a model that computes different embeddings than the index's is refused (checked once).
+Reranking scores the top candidates with the reranker, reading each one's file again (an image, a PDF
+page rendered as at indexing, a video span, or the stored text of a chunk): `document_input`.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
+from ..ranking import reorder
+from .compat import FINGERPRINT_TEXT, check_compatible, verify_model
 from .ingest import PdfPage, UnitError, close_documents_quietly, pdf_units
 from .records import Filters, Hit, Record
-from .store import FINGERPRINT_TEXT, Store, check_compatible
+from .store import Store
 
 
 @dataclass(frozen=True)
-class Query:
+class SearchQuery:
     """A search query: text, an image file, a video file, or any mixture of them."""
 
     text: str | None = None
@@ -46,18 +48,21 @@ class Query:
         return item
 
 
-def embed_query(store: Store, embedder: Any, query: Query, instruction: str | None = None,
+def embed_query(store: Store, embedder: Any, query: SearchQuery, instruction: str | None = None,
                 dim: int | None = None):
-    """The query's vector at the index's dim, after checking that the model and dim are the index's."""
+    """The query's vector at the index's dim, after checking that `dim` (None: the index's) and the
+    model are the index's. The model is checked once, by the fingerprint embedded with the query."""
     meta = store.meta
-    check_compatible(meta, embedder.engine.name, dim, model_dim=embedder.dim)
+    check_compatible(meta, embedder.name, dim)
     items = [query.item(instruction or meta.query_instruction), {"text": FINGERPRINT_TEXT}]
+    if embedder.dim < meta.dim:
+        verify_model(meta, embedder)  # refuses it before asking it for vectors it cannot make
     vectors = embedder.embed(items, dim=meta.dim, show_progress=False)
-    check_compatible(meta, embedder.engine.name, dim, tuple(float(x) for x in vectors[1]))
+    verify_model(meta, embedder, tuple(float(x) for x in vectors[1]))
     return vectors[0]
 
 
-def search(store: Store, embedder: Any, query: Query, k: int = 10, filters: Filters | None = None,
+def search(store: Store, embedder: Any, query: SearchQuery, k: int = 10, filters: Filters | None = None,
            instruction: str | None = None, dim: int | None = None, nprobe: int | None = None) -> list[Hit]:
     vector = embed_query(store, embedder, query, instruction, dim)
     return store.search(vector, k, filters, **({"nprobe": nprobe} if nprobe else {}))
@@ -79,13 +84,12 @@ def document_input(record: Record, max_pixels: int) -> Any:
     return {"image": record.path}
 
 
-def rerank(reranker: Any, query: Query, hits: list[Hit], k: int) -> tuple[list[Hit], list[tuple[Hit, str]]]:
+def rerank(reranker: Any, query: SearchQuery, hits: list[Hit], k: int) -> tuple[list[Hit], list[tuple[Hit, str]]]:
     """The hits reordered by reranker score (best first, at most k), and those that could not be read."""
-    max_pixels = reranker.engine.preprocessor.settings.max_pixels
     docs, kept, failed = [], [], []
     for hit in hits:
         try:
-            docs.append(document_input(hit.record, max_pixels))
+            docs.append(document_input(hit.record, reranker.max_pixels))
             kept.append(hit)
         except UnitError as e:
             failed.append((hit, str(e)))
@@ -97,6 +101,4 @@ def rerank(reranker: Any, query: Query, hits: list[Hit], k: int) -> tuple[list[H
         close_documents_quietly()
     for f in reranker.last_stats.failures:
         failed.append((kept[f.index], f.cause))
-    scored = [replace(h, score=s, similarity=h.score) for h, s in zip(kept, scores) if s == s]
-    scored.sort(key=lambda h: (-h.score, -(h.similarity or 0.0)))
-    return scored[:k], failed
+    return reorder(kept, scores, k), failed

@@ -1,0 +1,55 @@
+"""Is this model the one that made the index? Dimension, size and a fingerprint of what it computes.
+
+The model's name never decides alone: a hub id and a local copy of it are the same model. The index
+keeps the model's embedding of FINGERPRINT_TEXT at its dim (`IndexMeta.fingerprint`); a model whose
+embedding of it differs computes vectors that cannot be compared with the index's, and is refused.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .store import IndexMeta, IndexMismatchError
+
+FINGERPRINT_TEXT = "qvl model fingerprint: a red kite above a harbour at dawn, 1 2 3."
+FINGERPRINT_MIN_COSINE = 0.98  # the same weights in bfloat16 on a GPU and float32 on a CPU agree to > 0.99
+
+
+def fingerprint(embedder: Any, dim: int) -> tuple[float, ...]:
+    """The model's embedding of FINGERPRINT_TEXT (default instruction) at `dim`."""
+    vec = embedder.embed([{"text": FINGERPRINT_TEXT}], dim=dim, show_progress=False)[0]
+    return tuple(float(x) for x in vec)
+
+
+def check_compatible(meta: IndexMeta, model: str, dim: int | None, fp: tuple[float, ...] | None = None,
+                     model_dim: int | None = None) -> None:
+    """Refuse (IndexMismatchError) a dimension or a model that differs from the index's.
+
+    `dim` None means "whatever the index has". `fp` is the model's fingerprint at `meta.dim`, and
+    `model_dim` its full size; the model's name alone never decides, so a local copy of the hub model
+    is accepted."""
+    how = f"use --model {meta.model} --dim {meta.dim} (what it was built with), or another --db"
+    if dim is not None and dim != meta.dim:
+        raise IndexMismatchError(f"the index was built with dim {meta.dim}, not {dim}: {how}")
+    if model_dim is not None and model_dim < meta.dim:
+        raise IndexMismatchError(f"the index was built with model {meta.model} (dim {meta.dim}); {model} makes "
+                                 f"{model_dim}-dimensional embeddings: {how}")
+    if fp is None or not meta.fingerprint:
+        return
+    a, b = np.asarray(meta.fingerprint, np.float32), np.asarray(fp, np.float32)
+    same = a.shape == b.shape and float(a @ b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12) \
+        >= FINGERPRINT_MIN_COSINE
+    if not same:
+        raise IndexMismatchError(
+            f"the index was built with model {meta.model} (dim {meta.dim}); {model} computes different "
+            f"embeddings, so its vectors cannot be compared with the index's: {how}")
+
+
+def verify_model(meta: IndexMeta, embedder: Any, fp: tuple[float, ...] | None = None) -> None:
+    """Refuse (IndexMismatchError) an embedder that cannot extend or search the index: one that makes
+    smaller vectors than the index's, or computes a different fingerprint. `fp`: the embedder's
+    fingerprint at `meta.dim` when the caller has it already (else it is computed here)."""
+    check_compatible(meta, embedder.name, None, model_dim=embedder.dim)
+    if meta.fingerprint:
+        check_compatible(meta, embedder.name, None, fp if fp is not None else fingerprint(embedder, meta.dim))
