@@ -9,7 +9,7 @@ from eval_chat_server import FakeChatServer
 from eval_fakes import FakeEmbedder, FakeReranker
 
 from media_factory import scene
-from qwen3_vl_embedding.recipes import Hit, answer, build_messages, chat, embedding_retriever, rerank_hits
+from qwen3_vl_embedding.recipes import Passage, answer, build_messages, chat, embedding_retriever, rerank_hits
 from qwen3_vl_embedding.recipes.rag import chat_completions_url, image_url, reply_text
 
 
@@ -26,10 +26,10 @@ def decoded(url: str) -> bytes:
 
 
 def test_prompt_holds_numbered_texts_and_images(page):
-    hits = [Hit("n1", 0.9, "a note"), Hit("p1", 0.8, {"image": page, "text": "page one"}),
-            Hit("c1", 0.7, {"content": [{"type": "text", "text": "mixed"},
+    hits = [Passage("n1", 0.9, "a note"), Passage("p1", 0.8, {"image": page, "text": "page one"}),
+            Passage("c1", 0.7, {"content": [{"type": "text", "text": "mixed"},
                                         {"type": "image", "image": "https://x/y.png"}]}),
-            Hit("v1", 0.6, {"video": "/clips/a.mp4"})]
+            Passage("v1", 0.6, {"video": "/clips/a.mp4"})]
     messages = build_messages("What?", hits, system="SYS")
     assert messages[0] == {"role": "system", "content": "SYS"}
     parts = messages[1]["content"]
@@ -77,7 +77,7 @@ def test_answer_retrieves_reranks_and_sends_the_context(page):
 
 
 def test_without_reranker_the_first_hits_are_kept():
-    hits = [Hit(str(i), 1.0 - i / 10, f"doc {i}") for i in range(5)]
+    hits = [Passage(str(i), 1.0 - i / 10, f"doc {i}") for i in range(5)]
     with FakeChatServer(reply="ok") as server:
         result = answer("q", lambda query, k: hits[:k], chat_url=server.url + "/chat/completions", model="m", top_k=2)
     assert [h.id for h in result.hits] == ["0", "1"] and result.text == "ok"

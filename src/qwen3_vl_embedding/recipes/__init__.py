@@ -4,6 +4,7 @@
     cluster, cluster_embeddings           clustering (scikit-learn)
     retrieve_answers                      answer retrieval for visual question answering
     answer, build_messages, chat          retrieval-augmented generation with any OpenAI-compatible endpoint
+    Passage, rerank_hits                  a retrieved document, and retrieved documents reordered by the reranker
 
 Names are imported lazily.
 """
@@ -21,7 +22,8 @@ _EXPORTS = {
     "clustering_scores": "clustering",
     "Answer": "qa",
     "retrieve_answers": "qa",
-    "Hit": "rag",
+    "Passage": "rag",
+    "Hit": "rag",  # Passage's earlier name
     "RAGAnswer": "rag",
     "answer": "rag",
     "build_messages": "rag",

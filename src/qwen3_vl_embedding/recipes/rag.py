@@ -1,6 +1,6 @@
 """Retrieval-augmented generation: retrieve, rerank, build a multimodal prompt, ask a chat endpoint.
 
-    hits = retrieve(question, 20)                 # any callable (query, k) -> [Hit]
+    hits = retrieve(question, 20)                 # any callable (query, k) -> [Passage]
     hits = rerank_hits(reranker, question, hits, top_k=5)
     messages = build_messages(question, hits)     # OpenAI chat format, images as data URIs
     reply = chat("http://127.0.0.1:8000/v1", messages, model="Qwen/Qwen3-VL-8B-Instruct")
@@ -15,10 +15,12 @@ import io
 import mimetypes
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from ..ranking import reorder
 
 SYSTEM_PROMPT = ("Answer the question using only the numbered context below (texts and images). "
                  "Cite the sources you use as [n]. If the context does not answer the question, say so.")
@@ -26,21 +28,27 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024
 
 
 @dataclass(frozen=True)
-class Hit:
-    """One retrieved document: its id, a score, and the document as an input item (text and/or media)."""
+class Passage:
+    """One retrieved document: its id, a score, and the document as an input item (text and/or media).
+
+    After reranking, `score` is the reranker's and `similarity` the retrieval score it had."""
 
     id: str
     score: float
     item: Any
+    similarity: float | None = None
 
 
-Retriever = Callable[[Any, int], Sequence[Hit]]
+Hit = Passage  # the name of earlier releases
+
+
+Retriever = Callable[[Any, int], Sequence[Passage]]
 
 
 @dataclass(frozen=True)
 class RAGAnswer:
     text: str
-    hits: list[Hit]
+    hits: list[Passage]
     messages: list[dict[str, Any]]
     response: dict[str, Any]
 
@@ -55,11 +63,11 @@ def embedding_retriever(embedder: Any, documents: Mapping[str, Any] | Sequence[A
     ids, items = list(docs), list(docs.values())
     matrix = embedder.embed(items, dim=dim)
 
-    def retrieve(query: Any, k: int) -> list[Hit]:
+    def retrieve(query: Any, k: int) -> list[Passage]:
         q = embedder.embed([query], instruction=instruction, dim=dim)[0]
         scores = matrix @ q
         order = np.argsort(-scores, kind="stable")[:k]
-        return [Hit(ids[j], float(scores[j]), items[j]) for j in order]
+        return [Passage(ids[j], float(scores[j]), items[j]) for j in order]
 
     return retrieve
 
@@ -74,7 +82,7 @@ def index_retriever(index: Any, embedder: Any, *, filters: Any = None, instructi
     store = open_store(os.fspath(index)) if isinstance(index, (str, os.PathLike)) else index
     max_pixels = embedder.max_pixels
 
-    def retrieve(query: Any, k: int) -> list[Hit]:
+    def retrieve(query: Any, k: int) -> list[Passage]:
         if isinstance(query, str):
             q = SearchQuery(text=query)
         else:
@@ -82,21 +90,20 @@ def index_retriever(index: Any, embedder: Any, *, filters: Any = None, instructi
         out = []
         for h in search(store, embedder, q, k, filters, instruction):
             where = h.record.locator()
-            out.append(Hit(h.record.path + (f" ({where})" if where else ""), h.score,
+            out.append(Passage(h.record.path + (f" ({where})" if where else ""), h.score,
                            document_input(h.record, max_pixels)))
         return out
 
     return retrieve
 
 
-def rerank_hits(reranker: Any, query: Any, hits: Sequence[Hit], top_k: int | None = None,
-                instruction: str | None = None) -> list[Hit]:
+def rerank_hits(reranker: Any, query: Any, hits: Sequence[Passage], top_k: int | None = None,
+                instruction: str | None = None) -> list[Passage]:
     """Hits re-ordered by the reranker's scores (which replace the retrieval scores), best first."""
     hits = list(hits)
     if not hits:
         return []
-    results = reranker.rerank(query, [h.item for h in hits], top_k=top_k, instruction=instruction)
-    return [replace(hits[r.index], score=r.score) for r in results]
+    return reorder(hits, reranker.scores(query, [h.item for h in hits], instruction=instruction), top_k)
 
 
 # prompt --------------------------------------------------------------------------------------------
@@ -152,7 +159,7 @@ def item_parts(item: Any) -> tuple[list[str], list[Any], list[Any]]:
     return texts, images, videos
 
 
-def build_messages(question: str, hits: Sequence[Hit], *, system: str = SYSTEM_PROMPT, max_images: int = 8,
+def build_messages(question: str, hits: Sequence[Passage], *, system: str = SYSTEM_PROMPT, max_images: int = 8,
                    question_image: Any = None) -> list[dict[str, Any]]:
     """OpenAI chat messages: the system prompt, then one user turn with numbered context and the question.
 
