@@ -12,6 +12,7 @@ from .engine import LoadedModel
 from .errors import InputError
 from .inputs import Item, to_item
 from .prompts import Prompt, pair_prompt, user_parts
+from .ranking import ranked
 from .settings import RERANKER
 
 
@@ -123,5 +124,4 @@ class Qwen3VLReranker(LoadedModel):
         scores = self.scores(query, documents, instruction=instruction, fps=fps, max_frames=max_frames,
                              max_batch_tokens=max_batch_tokens, batch_size=batch_size,
                              show_progress=show_progress, on_error=on_error)
-        order = sorted((i for i, s in enumerate(scores) if s == s), key=lambda i: (-scores[i], i))
-        return [RerankResult(i, scores[i], documents[i] if return_documents else None) for i in order[:top_k]]
+        return [RerankResult(i, scores[i], documents[i] if return_documents else None) for i in ranked(scores, top_k)]
