@@ -1,12 +1,14 @@
 """Pure pieces of the index: record ids, filters (Python and SQL agree), spans, windows, JSON schema."""
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
+from datetime import datetime
 
 import pytest
 
 from qwen3_vl_embedding.index.ingest import clip_spans, render_scale, token_windows
-from qwen3_vl_embedding.index.records import (Filters, Hit, Record, format_seconds, parse_filters, path_glob,
+from qwen3_vl_embedding.index.records import (Filters, Hit, Record, format_seconds, iso_date, parse_filters, path_glob,
                                               record_id)
 
 
@@ -95,9 +97,18 @@ def test_render_scale_respects_budget_and_dpi():
 
 def test_hit_json_schema():
     page = Hit(rec("/d.pdf", "pdf", page=3), 0.5)
-    assert page.to_json() == {"path": "/d.pdf", "score": 0.5, "modality": "pdf", "page": 3, "id": page.record.id}
+    assert page.to_json() == {"path": "/d.pdf", "score": 0.5, "modality": "pdf", "page": 3,
+                              "date": iso_date(page.record.mtime), "id": page.record.id}
+    dated = Hit(dataclasses.replace(rec("/p.jpg", "image"), date=1_700_000_000.0), 0.5).to_json()
+    assert datetime.fromisoformat(dated["date"]).timestamp() == 1_700_000_000.0
     clip = Hit(rec("/v.mp4", "video", start=10.0, end=20.0), 0.25, similarity=0.75).to_json()
     assert (clip["start"], clip["end"], clip["similarity"]) == (10.0, 20.0, 0.75) and "page" not in clip
     chunk = Hit(rec("/t.md", "text", chunk=0, text="hello"), 0.1).to_json()
     assert chunk["chunk"] == 0 and chunk["text"] == "hello"
     assert Filters().sql() == ("1", [])
+    assert Filters(after=5.0, before=9.0).sql("r") == ("COALESCE(r.date, r.mtime) >= ? AND COALESCE(r.date, r.mtime) < ?",
+                                                       [5.0, 9.0])
+    old, new = dataclasses.replace(rec("/a.jpg", "image"), mtime=7.0), dataclasses.replace(rec("/b.jpg", "image"),
+                                                                                             mtime=1.0, date=7.0)
+    assert Filters(after=6.0, before=8.0).matches(old) and Filters(after=6.0, before=8.0).matches(new)
+    assert not Filters(before=7.0).matches(new) and Filters().empty and not Filters(after=1.0).empty

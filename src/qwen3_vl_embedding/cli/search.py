@@ -17,7 +17,8 @@ examples:
   qvl search "goal" --db idx --filter modality=video --filter 'path=matches/*' --json
 
 --json prints a list of {"path", "score", "modality", "page" (PDF, from 1), "start"/"end" (video, seconds),
-"chunk" (text, from 0), "text" (text chunks), "similarity" (with --rerank), "id"}; see docs/index.md.
+"chunk" (text, from 0), "text" (text chunks), "similarity" (with --rerank), "date" (ISO 8601: a photo's
+capture time, else the file's mtime), "id"}; see docs/index.md.
 """
 
 

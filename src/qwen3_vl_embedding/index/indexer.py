@@ -76,6 +76,7 @@ class _File:
 
     found: Found
     content_hash: str
+    date: float  # ingest.capture_date
     resume: bool = False  # an earlier run stored some of its units already
     expected: int | None = None  # units to embed, known once all of them have been generated
     done: int = 0
@@ -229,13 +230,13 @@ class Indexer:
             return None
         self._due.append((FileState(found.path, digest, found.size, found.mtime, found.modality, "partial"),
                           state is not None and not same))
-        return _File(found, digest, resume=same)
+        return _File(found, digest, ingest.capture_date(found.path, found.modality, found.mtime), resume=same)
 
     def _record(self, file: _File, unit: ingest.Unit) -> Record:
         f = file.found
         return Record(record_id(f.path, f.modality, unit.number), f.path, f.modality, file.content_hash, f.mtime,
                       self.meta.model, self.meta.document_instruction, self.meta.dim, unit.page, unit.start,
-                      unit.end, unit.chunk, unit.text)
+                      unit.end, unit.chunk, unit.text, file.date)
 
     def _failures(self, stats: RunStats, seen: int) -> int:
         for failure in stats.failures[seen:]:

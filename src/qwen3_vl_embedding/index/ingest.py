@@ -13,6 +13,7 @@ import os
 import stat
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Iterable, Iterator
 
 from ..constants import MAX_PIXELS
@@ -115,6 +116,55 @@ def _is_loop(e: OSError) -> bool:
     import errno
 
     return e.errno == errno.ELOOP
+
+
+EXIF_IFD = 0x8769
+EXIF_TAGS = (36867, 36868)  # DateTimeOriginal, DateTimeDigitized (in the Exif IFD)
+EXIF_OFFSETS = {36867: 36881, 36868: 36882}  # their OffsetTime* tags
+EXIF_DATETIME = 306  # DateTime (in the main IFD): when the file was last changed by the camera or an editor
+
+
+def exif_datetime(value: str, offset: str | None = None) -> float | None:
+    """'2024:07:14 18:03:22' (+ an optional '+02:00' offset) -> seconds since the epoch; without an offset
+    the time is taken as local time, as cameras write it. None when it does not parse."""
+    try:
+        when = datetime.strptime(str(value).strip().rstrip("\x00")[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    if offset:
+        try:
+            when = datetime.fromisoformat(when.isoformat() + str(offset).strip().rstrip("\x00"))
+        except ValueError:
+            pass
+    try:
+        return when.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def capture_date(path: str, modality: str | None, mtime: float) -> float:
+    """When the content was made: a photo's EXIF capture time (read from its header, no pixels), else
+    the file's mtime."""
+    if modality != "image":
+        return mtime
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            exif = im.getexif()
+            sub = exif.get_ifd(EXIF_IFD)
+            for tag in EXIF_TAGS:
+                if tag in sub:
+                    found = exif_datetime(sub[tag], sub.get(EXIF_OFFSETS[tag]))
+                    if found is not None:
+                        return found
+            if EXIF_DATETIME in exif:
+                found = exif_datetime(exif[EXIF_DATETIME])
+                if found is not None:
+                    return found
+    except Exception:  # noqa: BLE001 - no readable EXIF: the file's time
+        pass
+    return mtime
 
 
 def content_hash(path: str, block: int = 1 << 20) -> str:

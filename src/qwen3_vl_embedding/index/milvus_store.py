@@ -89,9 +89,15 @@ def like_is_exact(glob: str) -> bool:
     return not set(glob) & set("?[%_\"\\")
 
 
-def filter_expression(filters: Filters) -> str:
-    """The Milvus filter expression for `filters` (a superset when globs use more than `*`; '' for none)."""
+def filter_expression(filters: Filters, has_date: bool = True) -> str:
+    """The Milvus filter expression for `filters` (a superset when globs use more than `*`; '' for none).
+    Dates are the `date` field (set on every record written with it), else the mtime."""
     clauses = []
+    when = "date" if has_date else "mtime"
+    if filters.after is not None:
+        clauses.append(f"{when} >= {float(filters.after)!r}")
+    if filters.before is not None:
+        clauses.append(f"{when} < {float(filters.before)!r}")
     if filters.modalities:
         clauses.append("modality in [" + ", ".join(f'"{m}"' for m in sorted(filters.modalities)) + "]")
     if filters.path_globs:
@@ -131,6 +137,9 @@ class MilvusStore(Store):
                     self._create(meta)
                 self._lease = Lease(self).acquire()
             self.meta = self._load_meta(meta if write else None)
+            names = {f["name"] for f in self.client.describe_collection(self.records_name)["fields"]}
+            self.has_date = "date" in names  # collections made before records kept their date lack it
+            self._fields = [*RECORD_FIELDS, "date"] if self.has_date else RECORD_FIELDS
         except BaseException:
             self.close()
             raise
@@ -193,6 +202,7 @@ class MilvusStore(Store):
             s.add_field("model", DataType.VARCHAR, max_length=PATH_MAX)
             s.add_field("instruction", DataType.VARCHAR, max_length=TEXT_MAX)
             s.add_field("dim", DataType.INT64)
+            s.add_field("date", DataType.DOUBLE, nullable=True)
             s.add_field("vector", DataType.FLOAT_VECTOR, dim=meta.dim)
             params = c.prepare_index_params()
             params.add_index("vector", index_name="vector", index_type="FLAT", metric_type="IP")
@@ -299,7 +309,7 @@ class MilvusStore(Store):
             raise ValueError(f"expected vectors of shape ({len(records)}, {self.meta.dim}), got {vectors.shape}")
         client = self._writer()
         latest = {r.id: i for i, r in enumerate(records)}  # one row per id: the last one wins, as in SQLite
-        rows = [_row(records[i], vectors[i]) for i in sorted(latest.values())]
+        rows = [_row(records[i], vectors[i], self.has_date) for i in sorted(latest.values())]
         for part in _chunks(rows, WRITE_ROWS):
             client.upsert(self.records_name, list(part))
 
@@ -336,8 +346,14 @@ class MilvusStore(Store):
         out: dict[int, Record] = {}
         for part in _chunks(list(ids), 1024):
             out.update((r["id"], _record(r)) for r in self.client.query(self.records_name, ids=list(part),
-                                                                          output_fields=RECORD_FIELDS))
+                                                                          output_fields=self._fields))
         return out
+
+    @milvus_errors
+    def records_of(self, path: str) -> list[Record]:
+        rows = self._query_all(self.records_name, f'path_key == "{path_key(path)}"', self._fields)
+        return sorted((_record(r) for r in rows if r["path"] == path),
+                      key=lambda r: (r.page or 0, r.start or 0.0, r.chunk or 0))
 
     @milvus_errors
     def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
@@ -370,14 +386,14 @@ class MilvusStore(Store):
             raise ValueError(f"the query vector has {query.shape[0]} dimensions, the index {self.meta.dim}")
         query = query / max(float(np.linalg.norm(query)), 1e-12)
         filters = filters or Filters()
-        expr = filter_expression(filters)
+        expr = filter_expression(filters, self.has_date)
         index = self.index_type()
         exact = index not in QUANTISED and all(like_is_exact(g) for g in filters.path_globs)
         fetch = k if exact else max(4 * k, 40)
         while True:
             fetch = min(fetch, MAX_TOPK)
             found = self.client.search(self.records_name, data=[query.tolist()], limit=fetch, filter=expr,
-                                       anns_field="vector", output_fields=[*RECORD_FIELDS, "vector"],
+                                       anns_field="vector", output_fields=[*self._fields, "vector"],
                                        search_params={"metric_type": "IP", "params": _search_params(index, fetch,
                                                                                                     nprobe, ef)})[0]
             rows = [h["entity"] for h in found]
@@ -473,20 +489,23 @@ def _search_params(index: str, fetch: int, nprobe: int | None, ef: int | None) -
     return {}
 
 
-def _row(r: Record, vector: np.ndarray) -> dict:
+def _row(r: Record, vector: np.ndarray, has_date: bool = True) -> dict:
     text = r.text
     if text is not None and len(text.encode("utf-8", "surrogatepass")) > TEXT_MAX:
         text = text.encode("utf-8", "surrogatepass")[:TEXT_MAX].decode("utf-8", "ignore")
-    return {"id": r.id, "path_key": path_key(r.path), "path": r.path, "modality": r.modality, "page": r.page,
-            "t_start": r.start, "t_end": r.end, "chunk": r.chunk, "text": text, "content_hash": r.content_hash,
-            "mtime": r.mtime, "model": r.model, "instruction": r.instruction, "dim": r.dim,
-            "vector": vector.tolist()}
+    row = {"id": r.id, "path_key": path_key(r.path), "path": r.path, "modality": r.modality, "page": r.page,
+           "t_start": r.start, "t_end": r.end, "chunk": r.chunk, "text": text, "content_hash": r.content_hash,
+           "mtime": r.mtime, "model": r.model, "instruction": r.instruction, "dim": r.dim,
+           "vector": vector.tolist()}
+    if has_date:
+        row["date"] = r.date
+    return row
 
 
 def _record(row: dict) -> Record:
     return Record(int(row["id"]), row["path"], row["modality"], row["content_hash"], float(row["mtime"]),
                   row["model"], row["instruction"], int(row["dim"]), row.get("page"), row.get("t_start"),
-                  row.get("t_end"), row.get("chunk"), row.get("text"))
+                  row.get("t_end"), row.get("chunk"), row.get("text"), row.get("date"))
 
 
 def _chunks(seq: Sequence, n: int) -> Iterator[Sequence]:

@@ -10,6 +10,7 @@ import fnmatch
 import hashlib
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 
 MODALITIES = ("image", "pdf", "video", "text")
 
@@ -26,7 +27,9 @@ class Record:
 
     page: PDF page, counted from 1. start / end: video span in seconds. chunk: text chunk, counted
     from 0. text: the chunk's text (text records only). content_hash / mtime: of the file when it was
-    embedded. model / instruction / dim: what the vector was made with."""
+    embedded. model / instruction / dim: what the vector was made with. date: when the content was
+    made, in seconds since the epoch: a photo's EXIF capture time, else the file's mtime (None in
+    records written before dates were kept: `when` falls back to the mtime)."""
 
     id: int
     path: str
@@ -41,6 +44,12 @@ class Record:
     end: float | None = None
     chunk: int | None = None
     text: str | None = None
+    date: float | None = None
+
+    @property
+    def when(self) -> float:
+        """The record's date, or its file's mtime when no date was kept."""
+        return self.date if self.date is not None else self.mtime
 
     def locator(self) -> str:
         """Where in the file: 'page 3', '0:10-0:20', 'chunk 2', or '' for a whole image."""
@@ -74,6 +83,7 @@ class Hit:
             out["text"] = r.text
         if self.similarity is not None:
             out["similarity"] = round(float(self.similarity), 6)
+        out["date"] = iso_date(r.when)
         out["id"] = r.id
         return out
 
@@ -96,12 +106,15 @@ class FileState:
 
 @dataclass(frozen=True)
 class Filters:
-    """Search filters: modalities (any of) and path globs (any of); both must hold when both are set.
+    """Search filters: modalities (any of), path globs (any of) and a date range (`after` <= date <
+    `before`, seconds since the epoch, on `Record.when`); all that are set must hold.
 
     Globs use shell syntax on the absolute path, where `*` also crosses '/': `*.jpg`, `*/2023/*`."""
 
     modalities: frozenset[str] = field(default_factory=frozenset)
     path_globs: tuple[str, ...] = ()
+    after: float | None = None
+    before: float | None = None
 
     def __post_init__(self):
         unknown = set(self.modalities) - set(MODALITIES)
@@ -110,16 +123,22 @@ class Filters:
 
     @property
     def empty(self) -> bool:
-        return not self.modalities and not self.path_globs
+        return not self.modalities and not self.path_globs and self.after is None and self.before is None
 
     def matches(self, record: Record) -> bool:
         """The same test as `sql()`, for stores that filter in Python."""
         if self.modalities and record.modality not in self.modalities:
             return False
+        if self.after is not None and not record.when >= self.after:
+            return False
+        if self.before is not None and not record.when < self.before:
+            return False
         return not self.path_globs or any(fnmatch.fnmatchcase(record.path, g) for g in self.path_globs)
 
-    def sql(self, table: str = "records") -> tuple[str, list]:
-        """A WHERE clause (without 'WHERE', '1' when empty) and its parameters."""
+    def sql(self, table: str = "records", has_date: bool = True) -> tuple[str, list]:
+        """A WHERE clause (without 'WHERE', '1' when empty) and its parameters (`has_date`: the table has a
+        date column; without it dates are the mtimes)."""
+        when = f"COALESCE({table}.date, {table}.mtime)" if has_date else f"{table}.mtime"
         clauses, params = [], []
         if self.modalities:
             clauses.append(f"{table}.modality IN ({','.join('?' * len(self.modalities))})")
@@ -127,6 +146,12 @@ class Filters:
         if self.path_globs:
             clauses.append("(" + " OR ".join(f"{table}.path GLOB ?" for _ in self.path_globs) + ")")
             params += list(self.path_globs)
+        if self.after is not None:
+            clauses.append(f"{when} >= ?")
+            params.append(float(self.after))
+        if self.before is not None:
+            clauses.append(f"{when} < ?")
+            params.append(float(self.before))
         return (" AND ".join(clauses) or "1"), params
 
 
@@ -159,6 +184,11 @@ def path_glob(pattern: str, cwd: str | None = None) -> str:
     if os.path.isabs(pattern) and os.path.isdir(pattern):  # a folder: everything under it
         pattern = os.path.join(os.path.realpath(pattern), "*")
     return pattern
+
+
+def iso_date(t: float) -> str:
+    """Seconds since the epoch as local ISO 8601 with its UTC offset: 2024-07-14T18:03:22+02:00."""
+    return datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds")
 
 
 def format_seconds(t: float) -> str:

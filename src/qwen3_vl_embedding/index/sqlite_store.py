@@ -47,19 +47,20 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS records (
     id INTEGER PRIMARY KEY, path TEXT NOT NULL, modality TEXT NOT NULL, page INTEGER, t_start REAL, t_end REAL,
     chunk INTEGER, text TEXT, content_hash TEXT NOT NULL, mtime REAL NOT NULL, model TEXT NOT NULL,
-    instruction TEXT NOT NULL, dim INTEGER NOT NULL);
+    instruction TEXT NOT NULL, dim INTEGER NOT NULL, date REAL);
 CREATE INDEX IF NOT EXISTS records_path ON records(path);
 CREATE INDEX IF NOT EXISTS records_modality ON records(modality);
 CREATE TABLE IF NOT EXISTS vectors (id INTEGER PRIMARY KEY, vector BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, id INTEGER NOT NULL);
 """
 RECORD_COLUMNS = ("id, path, modality, page, t_start, t_end, chunk, text, content_hash, mtime, model, "
-                  "instruction, dim")
+                  "instruction, dim, date")
 
 
 def _record(row: Sequence) -> Record:
-    (id_, path, modality, page, start, end, chunk, text, content_hash, mtime, model, instruction, dim) = row[:13]
-    return Record(id_, path, modality, content_hash, mtime, model, instruction, dim, page, start, end, chunk, text)
+    (id_, path, modality, page, start, end, chunk, text, content_hash, mtime, model, instruction, dim, date) = row[:14]
+    return Record(id_, path, modality, content_hash, mtime, model, instruction, dim, page, start, end, chunk, text,
+                  date)
 
 
 def _chunks(seq: Sequence, n: int = 500) -> Iterator[Sequence]:
@@ -108,16 +109,23 @@ class SqliteStore(Store):
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         self.conn.execute(statement)
+                if not self._has_date():  # an index written before records kept their date
+                    self.conn.execute("ALTER TABLE records ADD COLUMN date REAL")
                 self.meta = self._load_meta(meta)
                 self.conn.execute("COMMIT")
             else:
                 self.meta = self._load_meta(None)
+            self.has_date = self._has_date()
+            self._columns = RECORD_COLUMNS if self.has_date else RECORD_COLUMNS.replace("date", "NULL")
         except sqlite3.DatabaseError as e:
             self.close()
             raise StoreError(f"cannot open the index at {self.location}: {e}") from None
         except BaseException:
             self.close()
             raise
+
+    def _has_date(self) -> bool:
+        return any(row[1] == "date" for row in self.conn.execute("PRAGMA table_info(records)"))
 
     @staticmethod
     def exists(folder: str) -> bool:
@@ -227,9 +235,9 @@ class SqliteStore(Store):
         if not len(records):
             return
         conn = self._write()
-        conn.executemany(f"INSERT OR REPLACE INTO records ({RECORD_COLUMNS}) VALUES ({','.join('?' * 13)})",
+        conn.executemany(f"INSERT OR REPLACE INTO records ({RECORD_COLUMNS}) VALUES ({','.join('?' * 14)})",
                          [(r.id, r.path, r.modality, r.page, r.start, r.end, r.chunk, r.text, r.content_hash,
-                           r.mtime, r.model, r.instruction, r.dim) for r in records])
+                           r.mtime, r.model, r.instruction, r.dim, r.date) for r in records])
         little = vectors.astype("<f4", copy=False)
         conn.executemany("INSERT OR REPLACE INTO vectors (id, vector) VALUES (?, ?)",
                          [(r.id, little[i].tobytes()) for i, r in enumerate(records)])
@@ -242,8 +250,20 @@ class SqliteStore(Store):
         out: dict[int, Record] = {}
         for part in _chunks(list(ids)):
             rows = self.conn.execute(
-                f"SELECT {RECORD_COLUMNS} FROM records WHERE id IN ({','.join('?' * len(part))})", part)
+                f"SELECT {self._columns} FROM records WHERE id IN ({','.join('?' * len(part))})", part)
             out.update((row[0], _record(row)) for row in rows)
+        return out
+
+    def records_of(self, path: str) -> list[Record]:
+        rows = self.conn.execute(f"SELECT {self._columns} FROM records WHERE path = ? ORDER BY id", (path,))
+        return sorted((_record(row) for row in rows), key=lambda r: (r.page or 0, r.start or 0.0, r.chunk or 0))
+
+    def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        out: dict[int, np.ndarray] = {}
+        for part in _chunks(list(ids)):
+            for found, vecs in self._vectors(
+                    f"SELECT id, vector FROM vectors WHERE id IN ({','.join('?' * len(part))})", part):
+                out.update((int(i), v.copy()) for i, v in zip(found, vecs))
         return out
 
     def _vectors(self, sql: str, params: Sequence) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -267,7 +287,7 @@ class SqliteStore(Store):
         if query.shape[0] != self.meta.dim:
             raise ValueError(f"the query vector has {query.shape[0]} dimensions, the index {self.meta.dim}")
         filters = filters or Filters()
-        where, params = filters.sql("r")
+        where, params = filters.sql("r", self.has_date)
         with self._snapshot() as conn:
             state = self._get("ann")
             ann = self._reader_ann(state) if state else None

@@ -14,6 +14,9 @@ A store holds records (see records.py) with their float vectors, the state of ev
     store.commit()                      make everything so far durable
     store.optimize(rebuild, precision)  bring derived structures (the ANN index) up to date
     store.search(vector, k, filters)    [Hit], best first, exact cosine scores (options: nprobe...)
+    store.records(ids)                  {id: Record} of those present
+    store.records_of(path)              a file's records, in page / time / chunk order
+    store.vectors(ids)                  {id: float32 vector} of those present (more-like-this, duplicates)
     store.count()                       {modality: records}
     store.describe()                    facts for `qvl info` (sizes, files by status, ANN state)
     store.close()
@@ -108,6 +111,15 @@ class Store(ABC):
     @abstractmethod
     def search(self, vector: np.ndarray, k: int = 10, filters: Filters | None = None, **options: Any) -> list[Hit]:
         """`options`: backend tuning, such as nprobe for an IVF index."""
+
+    @abstractmethod
+    def records(self, ids: Sequence[int]) -> dict[int, Record]: ...
+
+    @abstractmethod
+    def records_of(self, path: str) -> list[Record]: ...
+
+    @abstractmethod
+    def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]: ...
 
     @abstractmethod
     def count(self) -> dict[str, int]: ...

@@ -148,6 +148,7 @@ class SearchHit(BaseModel):
     chunk: int | None = None
     text: str | None = None
     similarity: float | None = Field(None, description="the cosine similarity when reranked")
+    date: str | None = Field(None, description="ISO 8601: a photo's capture time (EXIF), else the file's mtime")
     id: int
 
 
