@@ -129,5 +129,6 @@ def test_the_ray_embedder_offers_the_embedder_contract():
                 if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"}
     defined = {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
     members = {m for m in dir(Embedder) if not m.startswith("_")}
-    assert members == {"name", "dim", "default_instruction", "max_pixels", "text_tokenizer", "embed", "iter_embed"}
+    assert members == {"name", "dim", "default_instruction", "max_pixels", "text_tokenizer", "quantize", "embed",
+                       "iter_embed"}
     assert members <= assigned | defined

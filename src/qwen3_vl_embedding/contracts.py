@@ -45,6 +45,10 @@ class Embedder(Protocol):
     def text_tokenizer(self) -> Any:
         """The fast tokenizer (`tokenizers.Tokenizer`) that splits texts into chunks of tokens."""
 
+    @property
+    def quantize(self) -> str | None:
+        """The weights' quantisation: None (as released) or "int8" (recorded in an index)."""
+
     def embed(self, inputs: Iterable[Any], *, dim: int | None = None, **options: Any) -> Any:
         """Vectors (n, dim) in input order; see `Qwen3VLEmbedder.embed`."""
 

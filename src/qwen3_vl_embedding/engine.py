@@ -26,7 +26,8 @@ class Engine:
         from transformers import AutoTokenizer
 
         self.settings = settings
-        self.runtime = resolve_runtime(settings.device, settings.dtype, settings.attn_implementation)
+        self.runtime = resolve_runtime(settings.device, settings.dtype, settings.attn_implementation,
+                                       settings.quantize, settings.threads)
         self.path = resolve_model_path(model_name_or_path, settings.revision)
         self.name = str(model_name_or_path)
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
@@ -153,6 +154,11 @@ class LoadedModel:
     @property
     def device(self):
         return self.engine.runtime.device
+
+    @property
+    def quantize(self) -> str | None:
+        """The weights' quantisation: None (as released) or "int8"."""
+        return self.engine.runtime.quantize
 
     @property
     def media_policy(self) -> media.MediaPolicy:

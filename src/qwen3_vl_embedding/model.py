@@ -61,6 +61,19 @@ def resolve_model_path(name_or_path: str | os.PathLike, revision: str | None = N
 
 
 @contextlib.contextmanager
+def _quiet_imports():
+    """Importing transformers' models imports torchao when it is installed, which logs two warnings about
+    its enums on current torch: not ours to show."""
+    pytree = logging.getLogger("torch.utils._pytree")
+    level = pytree.level
+    pytree.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        pytree.setLevel(level)
+
+
+@contextlib.contextmanager
 def _quiet_transformers():
     from transformers.utils import logging as hf_logging
 
@@ -132,10 +145,12 @@ def patchify(frames: torch.Tensor, spec: PixelSpec) -> tuple[torch.Tensor, tuple
 
 
 class Backbone:
-    """The Qwen3-VL vision tower and language model, on one device, in eval mode."""
+    """The Qwen3-VL vision tower and language model, on one device, in eval mode (with int8 linear
+    layers when `runtime.quantize` is "int8": int8_weights.py)."""
 
     def __init__(self, path: str, runtime: Runtime):
-        from transformers import Qwen3VLModel
+        with _quiet_imports():
+            from transformers import Qwen3VLModel
 
         self.path = path
         self.runtime = runtime
@@ -145,6 +160,10 @@ class Backbone:
             model = Qwen3VLModel.from_pretrained(path, dtype=runtime.dtype,
                                                  attn_implementation=runtime.attn_implementation)
         self.model = model.to(runtime.device).eval()
+        if runtime.quantize == "int8":
+            from .int8_weights import quantize_linear_layers
+
+            quantize_linear_layers(self.model)
         self.hidden_size = self.model.config.text_config.hidden_size
         self.image_token_id = self.config.get("image_token_id", 151655)
         self.video_token_id = self.config.get("video_token_id", 151656)

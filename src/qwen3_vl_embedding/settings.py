@@ -27,7 +27,10 @@ class ModelSettings:
     min_pixels / max_pixels: per image. total_pixels: in all, for a video given as frames. fps and
     max_frames: sampling of video files. media_policy: what media may be read (None: the library's
     default, local files and URLs). max_batch_tokens / batch_size: a forward pass's budget. workers:
-    preprocessing threads. revision: hub revision. video_backend: "decord" or "av" (None: automatic)."""
+    preprocessing threads. revision: hub revision. video_backend: "decord" or "av" (None: automatic).
+    quantize: None (weights as released) or "int8" (int8 weights with per-channel scales and dynamic
+    int8 activations in the linear layers of both towers, on a CPU; needs torchao). threads: torch's CPU
+    threads (None: OMP_NUM_THREADS when set, else the physical cores)."""
 
     max_length: int = EMBED_MAX_LENGTH
     min_pixels: int = MIN_PIXELS
@@ -45,10 +48,17 @@ class ModelSettings:
     device: Any = None  # str or torch.device; None: CUDA when available, else CPU
     dtype: Any = None  # str or torch.dtype; None: bfloat16 on CUDA, float32 elsewhere
     attn_implementation: str | None = None
+    quantize: str | None = None
+    threads: int | None = None
 
     def __post_init__(self):
         if self.fps <= 0 or self.max_frames <= 0:
             raise ValueError(f"fps and max_frames must be positive, got {self.fps} and {self.max_frames}")
+        if self.quantize not in (None, "int8"):
+            raise ValueError(f"quantize must be None or 'int8', got {self.quantize!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise ValueError(f"threads must be a positive integer, got {self.threads!r}")
         self.vision  # validates the pixel budgets
 
     @property

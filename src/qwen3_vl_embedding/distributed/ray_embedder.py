@@ -36,10 +36,11 @@ class RayEmbedder:
 
     def __init__(self, model: str, *, address: str | None = None, actors: int | None = None,
                  device: str | None = None, dtype: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
-                 verbose: bool = False):
+                 verbose: bool = False, quantize: str | None = None):
         self.ray = connect(address, verbose=verbose)
         self.name = str(model)
         self.device, self.dtype = device, dtype
+        self.quantize: str | None = quantize
         self.batch_rows = batch_rows
         self.plan = cluster_plan(self.ray, actors, device)
         self._helper: Any = None
@@ -52,7 +53,7 @@ class RayEmbedder:
 
     @property
     def model_options(self) -> dict[str, str]:
-        return {k: v for k, v in (("device", self.device), ("dtype", self.dtype)) if v}
+        return {k: v for k, v in (("device", self.device), ("dtype", self.dtype), ("quantize", self.quantize)) if v}
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         if self._helper is None:
@@ -99,8 +100,9 @@ class RayEmbedder:
         per_call = max(1, min(self.batch_rows, -(-len(rows) // self.plan.actors)))
         blocks = -(-len(rows) // per_call)
         ds = embed_dataset(self.ray.data.from_items(rows, override_num_blocks=blocks), self.name, dim=dim,
-                           instruction=instruction, device=self.device, dtype=self.dtype, batch_rows=per_call,
-                           max_batch_tokens=max_batch_tokens, batch_size=batch_size, plan=self.plan)
+                           instruction=instruction, device=self.device, dtype=self.dtype, quantize=self.quantize,
+                           batch_rows=per_call, max_batch_tokens=max_batch_tokens, batch_size=batch_size,
+                           plan=self.plan)
         missing = set(range(len(rows)))
         del rows
         try:
