@@ -24,6 +24,7 @@ _EXPORTS = {
     "ModelNotFoundError": "errors",
     "Qwen3VLError": "errors",
     "MediaPolicy": "media",
+    "PixelBudgets": "budgets",
     "QuantRanges": "quantize",
     "quantize": "quantize",
     "Failure": "batching",
@@ -34,6 +35,7 @@ __all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:
     from .batching import Failure, RunStats
+    from .budgets import PixelBudgets
     from .embedder import EmbedResult, Qwen3VLEmbedder
     from .errors import (InputError, LimitError, MediaError, MediaPolicyError, ModelNotFoundError,
                          Qwen3VLError)

@@ -11,7 +11,7 @@ from .batching import Failure, RunStats
 from .constants import (EMBED_INSTRUCTION, EMBED_MAX_LENGTH, EMBEDDING_2B, FPS, MAX_FRAMES, MAX_PIXELS,
                         MIN_PIXELS, TOTAL_PIXELS)
 from .engine import LoadedModel
-from .inputs import Item, to_item, to_items
+from .inputs import Item, to_item, to_items, with_pixel_budget
 from .pooling import check_dim, matryoshka
 from .prompts import Prompt, embedding_prompt
 from .quantize import QuantRanges, check_precision, quantize
@@ -33,7 +33,8 @@ class Qwen3VLEmbedder(LoadedModel):
     The constructor takes the official arguments. Keyword options (`ModelSettings` fields): `device`,
     `dtype` (or `torch_dtype`) and `attn_implementation`; `media_policy` (what media may be read),
     `max_batch_tokens` / `batch_size` (batching), `workers` (preprocessing threads), `revision` (hub
-    revision) and `video_backend` ("decord" or "av"). `from_settings(model, settings)` takes them all
+    revision), `video_backend` ("decord" or "av"), `quantize` ("int8": int8 linear layers on a CPU, see
+    int8_weights.py) and `threads` (torch's CPU threads). `from_settings(model, settings)` takes them all
     as one `ModelSettings`."""
 
     def __init__(self, model_name_or_path: str = EMBEDDING_2B, max_length: int = EMBED_MAX_LENGTH,
@@ -69,16 +70,18 @@ class Qwen3VLEmbedder(LoadedModel):
         return self.costed(self.prompt(item, instruction))
 
     # prompts ---------------------------------------------------------------------------------------
-    def prompt(self, item: Any, instruction: str | None = None, index: int | None = None) -> Prompt:
-        """The prompt of one input (`instruction` applies when the input sets none); errors name `index`."""
-        item = to_item(item, index)
+    def prompt(self, item: Any, instruction: str | None = None, index: int | None = None,
+               max_pixels: Any = None) -> Prompt:
+        """The prompt of one input (`instruction` applies when the input sets none, `max_pixels` to its
+        images that set no budget); errors name `index`."""
+        item = with_pixel_budget(to_item(item, index), max_pixels)
         if instruction is not None and item.instruction is None:
             item = dataclasses.replace(item, instruction=instruction)
         return embedding_prompt(item, self.default_instruction, self.fps, self.max_frames)
 
-    def _prompts(self, inputs: Iterable[Any], instruction: str | None) -> Iterator[Prompt]:
+    def _prompts(self, inputs: Iterable[Any], instruction: str | None, max_pixels: Any = None) -> Iterator[Prompt]:
         for i, obj in enumerate(inputs):
-            yield self.prompt(obj, instruction, i)
+            yield self.prompt(obj, instruction, i, max_pixels)
 
     # the official API ------------------------------------------------------------------------------
     def process(self, inputs: list[dict[str, Any]], normalize: bool = True) -> torch.Tensor:
@@ -94,12 +97,15 @@ class Qwen3VLEmbedder(LoadedModel):
     def iter_embed(self, inputs: Iterable[Any], *, dim: int | None = None, normalize: bool = True,
                    instruction: str | None = None, max_batch_tokens: int | None = None,
                    batch_size: int | None = None, show_progress: bool | None = None, on_error: str = "raise",
-                   total: int | None = None, stats: RunStats | None = None) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield (input position, float32 vector) as batches finish (not in input order); streams any iterable."""
+                   total: int | None = None, stats: RunStats | None = None, max_pixels: Any = None
+                   ) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (input position, float32 vector) as batches finish (not in input order); streams any iterable.
+        `max_pixels`: see `embed`."""
         dim = check_dim(dim, self.dim)
         if total is None and hasattr(inputs, "__len__"):
             total = len(inputs)  # type: ignore[arg-type]
-        for pos, row in self.run_jobs(self._prompts(inputs, instruction), lambda h: self.head(h, dim, normalize),
+        for pos, row in self.run_jobs(self._prompts(inputs, instruction, _budget_option(max_pixels)),
+                                      lambda h: self.head(h, dim, normalize),
                                       max_batch_tokens=max_batch_tokens, batch_size=batch_size,
                                       on_error=on_error, show_progress=show_progress, total=total, stats=stats):
             yield pos, row.numpy()
@@ -107,11 +113,13 @@ class Qwen3VLEmbedder(LoadedModel):
     def embed(self, inputs: Iterable[Any], *, dim: int | None = None, precision: str = "float32",
               normalize: bool = True, instruction: str | None = None, max_batch_tokens: int | None = None,
               batch_size: int | None = None, show_progress: bool | None = None, on_error: str = "raise",
-              ranges: QuantRanges | np.ndarray | None = None) -> np.ndarray | EmbedResult:
+              ranges: QuantRanges | np.ndarray | None = None, max_pixels: Any = None) -> np.ndarray | EmbedResult:
         """Embed any iterable of inputs; a numpy array (n, dim) in input order.
 
         dim: Matryoshka size (64..model size), re-normalised. precision: float32, float16, int8, uint8
         (calibrated `ranges`, default the embedder's `calibrate` result), binary or ubinary (packed bits).
+        max_pixels: the pixel budget of images whose input sets none (an int, or `budgets.PixelBudgets()`
+        for a budget by kind: photos smaller than documents); None: the model's `max_pixels`.
         on_error="skip" returns an `EmbedResult` (array, failures) instead of raising InputError."""
         check_precision(precision)
         dim = check_dim(dim, self.dim)
@@ -123,7 +131,8 @@ class Qwen3VLEmbedder(LoadedModel):
         rows: dict[int, np.ndarray] = {}
         for pos, vec in self.iter_embed(inputs, dim=dim, normalize=normalize, instruction=instruction,
                                         max_batch_tokens=max_batch_tokens, batch_size=batch_size,
-                                        show_progress=show_progress, on_error=on_error, stats=stats):
+                                        show_progress=show_progress, on_error=on_error, stats=stats,
+                                        max_pixels=max_pixels):
             rows[pos] = vec
         n = max([*rows, *(f.index for f in stats.failures)], default=-1) + 1
         floats = np.full((n, dim), np.nan, dtype=np.float32)
@@ -167,3 +176,12 @@ class Qwen3VLEmbedder(LoadedModel):
     def count_tokens(self, item: Any) -> int:
         """Exact token count of one input as the model sees it (reads its media)."""
         return self.engine.preprocessor.prepare(self.prompt(item)).length
+
+
+def _budget_option(max_pixels: Any) -> Any:
+    """Check `embed`'s max_pixels: None, a positive int, or a callable(source) -> int (PixelBudgets)."""
+    if max_pixels is None or callable(max_pixels):
+        return max_pixels
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0:
+        raise ValueError(f"max_pixels must be a positive integer or a PixelBudgets, got {max_pixels!r}")
+    return max_pixels

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import os
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tiff", ".tif"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tiff", ".tif", ".heic", ".heif"})
+# Images taken as photos by their type alone (budgets.py: any other image is a photo when its EXIF names a
+# camera, else a document: PNG screenshots, scans, diagrams, GIF, BMP).
+PHOTO_EXTENSIONS = frozenset({".jpg", ".jpeg", ".heic", ".heif", ".webp", ".tiff", ".tif"})
+HEIF_EXTENSIONS = frozenset({".heic", ".heif"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi"})
 PDF_EXTENSIONS = frozenset({".pdf"})
 TEXT_EXTENSIONS = frozenset({".txt", ".md", ".markdown", ".rst"})

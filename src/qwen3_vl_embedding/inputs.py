@@ -8,21 +8,25 @@ Two input forms are accepted:
 * the chat-content form, ``{"content": [{"type": "text" | "image" | "video", ...}, ...]}``, whose
   parts keep the caller's order.
 
+Either form may carry ``max_pixels`` / ``min_pixels``: the pixel budget of its images (not of videos),
+instead of the model's; an image part of the content form may carry its own.
+
 A plain string is a text item. Nothing is loaded here: media stay references until `media` reads them.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Union
 
 from .errors import InputError
 from .filetypes import IMAGE_EXTENSIONS
-ITEM_KEYS = frozenset({"text", "image", "video", "instruction", "fps", "max_frames", "content"})
+ITEM_KEYS = frozenset({"text", "image", "video", "instruction", "fps", "max_frames", "content", "min_pixels",
+                       "max_pixels"})
 CONTENT_KEYS = {
     "text": frozenset({"type", "text"}),
-    "image": frozenset({"type", "image", "image_url"}),
+    "image": frozenset({"type", "image", "image_url", "min_pixels", "max_pixels"}),
     "video": frozenset({"type", "video", "video_url", "fps", "max_frames", "video_start", "video_end"}),
 }
 
@@ -35,10 +39,13 @@ class TextPart:
 
 @dataclass(frozen=True)
 class ImagePart:
-    """One image: a path, URL, data URI, raw bytes or PIL image."""
+    """One image: a path, URL, data URI, raw bytes or PIL image. min_pixels / max_pixels: its pixel
+    budget (None: the model's)."""
 
     source: Any
     field: str = "image"
+    min_pixels: int | None = None
+    max_pixels: int | None = None
 
 
 @dataclass(frozen=True)
@@ -173,14 +180,40 @@ def _listify(value: Any) -> list:
     return [value]
 
 
+def _budget(obj: Mapping[str, Any], field_prefix: str | None = None,
+            default: tuple[int | None, int | None] = (None, None)) -> tuple[int | None, int | None]:
+    """(min_pixels, max_pixels) of an item or image part; `default` for those it does not set."""
+    found = []
+    for name, fallback in zip(("min_pixels", "max_pixels"), default):
+        field = f"{field_prefix}.{name}" if field_prefix else name
+        value = _positive(obj.get(name), name, field, integer=True)
+        found.append(value if value is not None else fallback)
+    low, high = found
+    if low is not None and high is not None and low > high:
+        raise InputError(f"min_pixels ({low}) must not exceed max_pixels ({high})",
+                         field=f"{field_prefix}.min_pixels" if field_prefix else "min_pixels")
+    return low, high
+
+
+def with_pixel_budget(item: Item, max_pixels: Any) -> Item:
+    """`item` with `max_pixels` given to its images that set no budget of their own: an int, or a
+    callable(source) -> int (a budget by kind of image: budgets.PixelBudgets)."""
+    if max_pixels is None or not any(isinstance(p, ImagePart) and p.max_pixels is None for p in item.parts):
+        return item
+    parts = tuple(replace(p, max_pixels=max_pixels if isinstance(max_pixels, int) else max_pixels(p.source))
+                  if isinstance(p, ImagePart) and p.max_pixels is None else p for p in item.parts)
+    return replace(item, parts=parts)
+
+
 def _from_official(obj: Mapping[str, Any]) -> Item:
     fps = _positive(obj.get("fps"), "fps", "fps")
     max_frames = _positive(obj.get("max_frames"), "max_frames", "max_frames", integer=True)
+    low, high = _budget(obj)
     parts: list[Part] = list(_video_parts(obj.get("video"), fps, max_frames))
     images = _listify(obj.get("image"))
     for i, img in enumerate(images):
         field = f"image[{i}]" if isinstance(obj.get("image"), (list, tuple)) else "image"
-        parts.append(ImagePart(_check_media_source(img, field, "image"), field))
+        parts.append(ImagePart(_check_media_source(img, field, "image"), field, low, high))
     texts = _listify(obj.get("text"))
     for i, t in enumerate(texts):
         field = f"text[{i}]" if isinstance(obj.get("text"), (list, tuple)) else "text"
@@ -214,6 +247,7 @@ def _from_content(obj: Mapping[str, Any]) -> Item:
         raise InputError("content must be a list of parts", field="content")
     item_fps = _positive(obj.get("fps"), "fps", "fps")
     item_max_frames = _positive(obj.get("max_frames"), "max_frames", "max_frames", integer=True)
+    item_budget = _budget(obj)
     parts: list[Part] = []
     for i, part in enumerate(content):
         field = f"content[{i}]"
@@ -239,7 +273,8 @@ def _from_content(obj: Mapping[str, Any]) -> Item:
                 source = _url_of(part.get("image", part.get("image_url")))
                 if source is None:
                     raise InputError("an image part needs an 'image'")
-                parts.append(ImagePart(_check_media_source(source, field, "image"), field))
+                low, high = _budget(part, field, item_budget)
+                parts.append(ImagePart(_check_media_source(source, field, "image"), field, low, high))
             else:
                 source = _url_of(part.get("video", part.get("video_url")))
                 fps = _positive(part.get("fps", item_fps), "fps", field)

@@ -133,9 +133,37 @@ def read_bytes(ref: Any, policy: MediaPolicy, max_bytes: int, limit: str = "max_
         return f.read()
 
 
+_heif: bool | None = None
+
+
+def register_heif() -> bool:
+    """Let Pillow open HEIC/HEIF images (what phones save photos as) when pillow-heif is installed; True
+    when it can. Done once per process, before the first image is opened. HEIF pixels come out as
+    stored, turned as the file says (libheif applies its rotation, and the EXIF orientation is reset to 1)."""
+    global _heif
+    if _heif is None:
+        try:
+            from pillow_heif import register_heif_opener
+        except ImportError:
+            _heif = False
+        else:
+            register_heif_opener()
+            _heif = True
+    return _heif
+
+
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"heif")
+
+
+def looks_like_heif(head: bytes) -> bool:
+    """True for the first bytes of an HEIC/HEIF file (an ISO box 'ftyp' with a HEIF brand)."""
+    return head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS
+
+
 def _open_pil(ref: Any, policy: MediaPolicy):
     from PIL import Image
 
+    register_heif()
     if isinstance(ref, Image.Image):
         return ref
     if is_image_loader(ref):
@@ -192,9 +220,27 @@ def load_image(ref: Any, policy: MediaPolicy = DEFAULT_POLICY):
         raise LimitError(f"image is too large to decode safely: {e}", limit="max_image_pixels",
                          value=policy.max_image_pixels) from None
     except UnidentifiedImageError:
+        if not register_heif() and _is_heif(ref, policy):
+            raise MediaError("an HEIC/HEIF image: reading it needs pillow-heif "
+                             "(pip install 'qwen3-vl-embedding[heic]')") from None
         raise MediaError("cannot identify image format (corrupt or not an image)") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise MediaError(f"cannot decode image: {e}") from None
+
+
+def _is_heif(ref: Any, policy: MediaPolicy) -> bool:
+    """Whether a local file, data URI or bytes holds HEIF (never fetches a URL again)."""
+    try:
+        if isinstance(ref, str) and is_url(ref):
+            return False
+        if isinstance(ref, str) and not ref.startswith("data:"):
+            with open(local_path(ref, policy), "rb") as f:
+                return looks_like_heif(f.read(12))
+        if isinstance(ref, (str, bytes)):
+            return looks_like_heif(read_bytes(ref, policy, policy.max_image_bytes)[:12])
+    except Exception:  # noqa: BLE001 - only a better message is at stake
+        pass
+    return False
 
 
 def video_source(ref: Any, policy: MediaPolicy = DEFAULT_POLICY) -> str | bytes:

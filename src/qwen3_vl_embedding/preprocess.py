@@ -98,10 +98,20 @@ class Preprocessor:
         self._lock = threading.Lock()
 
     # media -------------------------------------------------------------------------------------
+    def pixel_budget(self, part: ImagePart) -> tuple[int, int]:
+        """(min_pixels, max_pixels) of an image: its own where it sets them, else the model's (a min
+        above the image's own max is lowered to it)."""
+        high = part.max_pixels or self.settings.max_pixels
+        low = part.min_pixels or min(self.settings.min_pixels, high)
+        if low > high:
+            raise InputError(f"min_pixels ({low}) must not exceed max_pixels ({high})", field=part.field)
+        return low, high
+
     def _image(self, part: ImagePart) -> _Vision:
+        low, high = self.pixel_budget(part)
         image = media.load_image(part.source, self.policy)
         try:
-            resized = vision.resize_image(image, self.settings.min_pixels, self.settings.max_pixels)
+            resized = vision.resize_image(image, low, high)
         except ValueError as e:
             raise MediaError(str(e)) from None
         tokens = (resized.height // IMAGE_FACTOR) * (resized.width // IMAGE_FACTOR)
@@ -235,18 +245,19 @@ class Preprocessor:
             if isinstance(piece, (Fixed, TextPart)):
                 texts.append(piece.text)
             elif isinstance(piece, ImagePart):
-                vision_tokens += 2 + self._estimate_image(piece.source)
+                vision_tokens += 2 + self._estimate_image(piece)
             else:
                 vision_tokens += self._estimate_video(piece)
         text_tokens = len(self.backend.encode("".join(texts), add_special_tokens=False).ids)
         return min(self.max_length, text_tokens + vision_tokens)
 
-    def _estimate_image(self, source) -> int:
-        size = media.image_size(source, self.policy)
+    def _estimate_image(self, part: ImagePart) -> int:
+        low, high = self.pixel_budget(part)
+        size = media.image_size(part.source, self.policy)
         if size is None:
-            return self.settings.max_pixels // IMAGE_FACTOR**2
+            return high // IMAGE_FACTOR**2
         try:
-            return vision.image_tokens(size[0], size[1], self.settings.min_pixels, self.settings.max_pixels)
+            return vision.image_tokens(size[0], size[1], low, high)
         except ValueError:
             return 1
 
