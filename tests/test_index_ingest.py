@@ -41,7 +41,7 @@ def test_walk_finds_each_file_once_and_ends_on_loops(corpus, tmp_path):
 
 
 def test_pdf_pages_render_lazily_within_the_budget(corpus):
-    units = ingest.units(Found(corpus["pdf"], 1, 0.0, "pdf"), ingest.IngestOptions(max_pixels=100_000))
+    units = ingest.units(Found(corpus["pdf"], 1, 0.0, "pdf"), ingest.IngestOptions(document_max_pixels=100_000))
     assert [u.page for u in units] == [1, 2, 3]
     page = units[1].input["image"]
     assert callable(page) and page.size[0] * page.size[1] <= 100_000 * 1.01

@@ -42,17 +42,21 @@ class PixelBudgets:
     document: int = DOCUMENT_MAX_PIXELS
 
     def __post_init__(self):
-        for name in ("photo", "document"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < MIN_PIXELS:
-                raise ValueError(f"the {name} pixel budget must be an integer of at least {MIN_PIXELS} "
-                                 f"(2 x 2 tokens), got {value!r}")
+        check_budget("the photo budget", self.photo)
+        check_budget("the document budget", self.document)
 
     def of_kind(self, kind: str) -> int:
         return self.photo if kind == "photo" else self.document
 
     def __call__(self, source: Any) -> int:
         return self.of_kind(image_kind(source))
+
+
+def check_budget(name: str, value: Any) -> int:
+    """A pixel budget: an integer of at least MIN_PIXELS (2 x 2 tokens); ValueError naming `name` if not."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_PIXELS:
+        raise ValueError(f"{name} must be an integer of at least {MIN_PIXELS:,} pixels (2 x 2 tokens), got {value!r}")
+    return value
 
 
 def image_kind(source: Any) -> str:

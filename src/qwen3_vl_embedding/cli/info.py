@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any
 
+from ..budgets import RULE
 from .common import EXIT_OK
 
 
@@ -26,7 +27,15 @@ def describe(store) -> dict:
             "records": facts["records"], "by_modality": facts["by_modality"], "files": facts["files"],
             "failed_files": facts["failed_files"], "size_bytes": facts["size_bytes"],
             "search": "approximate" if facts["ann"] else "exact", "exact_threshold": meta.exact_threshold,
-            "ann": facts["ann"], "settings": meta.settings}
+            "ann": facts["ann"], "settings": meta.settings, "quantize": meta.quantize,
+            "pixel_budgets": {"photo": meta.settings.get("photo_max_pixels"),
+                              "document": meta.settings.get("document_max_pixels"), "rule": RULE}}
+
+
+def _budgets(budgets: dict) -> str:
+    if budgets["photo"] is None:  # an index made before budgets were recorded
+        return "the model's for every image (until a run passes --photo-max-pixels)"
+    return f"photos {budgets['photo']:,} px, documents {budgets['document']:,} px ({budgets['rule']})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         search = f"exact (an approximate index is built from {info['exact_threshold']} records)"
     rows = [["index", info["db"]], ["model", info["model"]], ["dim", str(info["dim"])],
-            ["precision", info["precision"]], ["records", f"{info['records']} ({by_modality})"],
+            ["precision", info["precision"]], ["weights", info["quantize"] or "as released"],
+            ["pixel budgets", _budgets(info["pixel_budgets"])],
+            ["records", f"{info['records']} ({by_modality})"],
             ["files", files], ["search", search], ["size on disk", human_bytes(info["size_bytes"]) if info["size_bytes"] is not None else "(on the server)"],
             ["query instruction", info["query_instruction"]],
             ["document instruction", info["document_instruction"]]]

@@ -3,17 +3,31 @@
 The model's name never decides alone: a hub id and a local copy of it are the same model. The index
 keeps the model's embedding of FINGERPRINT_TEXT at its dim (`IndexMeta.fingerprint`); a model whose
 embedding of it differs computes vectors that cannot be compared with the index's, and is refused.
+
+The same model with other weights (int8 against as released: `IndexMeta.quantize`) computes close
+but not equal vectors: it is accepted down to QUANTIZED_MIN_COSINE, with a warning.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 
 from .store import IndexMeta, IndexMismatchError
 
+logger = logging.getLogger(__name__)
+
 FINGERPRINT_TEXT = "qvl model fingerprint: a red kite above a harbour at dawn, 1 2 3."
 FINGERPRINT_MIN_COSINE = 0.98  # the same weights in bfloat16 on a GPU and float32 on a CPU agree to > 0.99
+# int8 weights against float ones: 0.9997 on the test checkpoints and 0.99 or more on the 2B shape with
+# random weights (docs/benchmarks.md); a different model is far below this.
+QUANTIZED_MIN_COSINE = 0.9
+SAME = object()  # `quantize` not given: the index's
+
+
+def weights(quantize: str | None) -> str:
+    return f"{quantize} weights" if quantize else "the released (float) weights"
 
 
 def fingerprint(embedder: Any, dim: int) -> tuple[float, ...]:
@@ -23,12 +37,13 @@ def fingerprint(embedder: Any, dim: int) -> tuple[float, ...]:
 
 
 def check_compatible(meta: IndexMeta, model: str, dim: int | None, fp: tuple[float, ...] | None = None,
-                     model_dim: int | None = None) -> None:
+                     model_dim: int | None = None, quantize: Any = SAME) -> None:
     """Refuse (IndexMismatchError) a dimension or a model that differs from the index's.
 
     `dim` None means "whatever the index has". `fp` is the model's fingerprint at `meta.dim`, and
     `model_dim` its full size; the model's name alone never decides, so a local copy of the hub model
-    is accepted."""
+    is accepted. `quantize`: the model's weights (None or "int8"); when they are not the index's, a
+    fingerprint down to QUANTIZED_MIN_COSINE is accepted with a warning."""
     how = f"use --model {meta.model} --dim {meta.dim} (what it was built with), or another --db"
     if dim is not None and dim != meta.dim:
         raise IndexMismatchError(f"the index was built with dim {meta.dim}, not {dim}: {how}")
@@ -38,12 +53,19 @@ def check_compatible(meta: IndexMeta, model: str, dim: int | None, fp: tuple[flo
     if fp is None or not meta.fingerprint:
         return
     a, b = np.asarray(meta.fingerprint, np.float32), np.asarray(fp, np.float32)
-    same = a.shape == b.shape and float(a @ b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12) \
-        >= FINGERPRINT_MIN_COSINE
-    if not same:
-        raise IndexMismatchError(
-            f"the index was built with model {meta.model} (dim {meta.dim}); {model} computes different "
-            f"embeddings, so its vectors cannot be compared with the index's: {how}")
+    cosine = float(a @ b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12) if a.shape == b.shape else -1.0
+    other_weights = quantize is not SAME and quantize != meta.quantize
+    if cosine >= (QUANTIZED_MIN_COSINE if other_weights else FINGERPRINT_MIN_COSINE):
+        if other_weights:
+            match = f"with --quantize {meta.quantize}" if meta.quantize else "without --quantize"
+            logger.warning("the index was made with %s and this model runs %s: its vectors are close to the "
+                           "index's (fingerprint cosine %.4f) but not equal, so scores and rankings may differ "
+                           "slightly; run %s to match the index", weights(meta.quantize), weights(quantize),
+                           cosine, match)
+        return
+    raise IndexMismatchError(
+        f"the index was built with model {meta.model} (dim {meta.dim}); {model} computes different "
+        f"embeddings, so its vectors cannot be compared with the index's: {how}")
 
 
 def verify_model(meta: IndexMeta, embedder: Any, fp: tuple[float, ...] | None = None) -> None:
@@ -52,4 +74,5 @@ def verify_model(meta: IndexMeta, embedder: Any, fp: tuple[float, ...] | None = 
     fingerprint at `meta.dim` when the caller has it already (else it is computed here)."""
     check_compatible(meta, embedder.name, None, model_dim=embedder.dim)
     if meta.fingerprint:
-        check_compatible(meta, embedder.name, None, fp if fp is not None else fingerprint(embedder, meta.dim))
+        check_compatible(meta, embedder.name, None, fp if fp is not None else fingerprint(embedder, meta.dim),
+                         quantize=embedder.quantize)

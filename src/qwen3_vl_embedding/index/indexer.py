@@ -8,6 +8,10 @@ Vectors are written to the store as batches finish and committed every `commit_s
 interrupted run keeps what it had committed; each file's state says whether it is complete, and a
 re-run embeds only what is missing (record ids are deterministic). Unchanged files are recognised
 by size and mtime, then by content hash (a touched but identical file is not embedded again).
+Images and PDF pages are read within the index's pixel budget of their kind (ingest.index_budgets): a
+run with another budget marks the files of that kind as changed first, so that they, and only they,
+are embedded again, even if the run is interrupted. The progress bar shows items/s and the time left
+(eta.py).
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import numpy as np
 from ..batching import RunStats
 from ..contracts import Embedder
 from . import ingest
+from .eta import Eta, format_seconds
 from .ingest import Found, IngestOptions, Problem, UnitError
 from .records import FileState, Record, record_id
 from .store import Store
@@ -81,6 +86,7 @@ class _File:
     expected: int | None = None  # units to embed, known once all of them have been generated
     done: int = 0
     stored: int = 0  # units found in the store (resumed files)
+    work: float = 0.0  # tokens embedded (items where the embedder does not count tokens)
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -94,13 +100,10 @@ class Indexer:
     def __init__(self, store: Store, embedder: Embedder, options: IndexOptions | None = None,
                  progress: Any = None):
         """`embedder`: a Qwen3VLEmbedder or a distributed.RayEmbedder (anything that is a `contracts.Embedder`).
-        PDF pages are rendered within its pixel budget unless `options.ingest.max_pixels` is set."""
+        Pixel budgets left None in `options.ingest` are the index's (see ingest.index_budgets)."""
         self.store = store
         self.embedder = embedder
-        options = options or IndexOptions()
-        if options.ingest.max_pixels is None:
-            options = replace(options, ingest=replace(options.ingest, max_pixels=embedder.max_pixels))
-        self.options = options
+        self.options = options or IndexOptions()
         self.progress = progress  # a tqdm-like bar over files, or None
         self.meta = store.meta
         self.report = IndexReport()
@@ -112,6 +115,7 @@ class Indexer:
         self._last_commit = time.monotonic()
         self._started = time.perf_counter()
         self._tokenizer = embedder.text_tokenizer
+        self.eta = Eta()
 
     # the run -----------------------------------------------------------------------------------
     def run(self, roots: Iterable[str]) -> IndexReport:
@@ -119,6 +123,7 @@ class Indexer:
         roots = list(roots)
         try:
             todo = self._plan(roots)
+            self.eta.plan([f for f, _ in todo])
             if self.progress is not None:
                 self.progress.reset(total=len(todo))
             self._embed(todo)
@@ -157,11 +162,11 @@ class Indexer:
             self.report.removed_records = self.store.delete_paths(gone)
             self.report.removed_files = len(gone)
             self.store.commit()
+        self._apply_budgets(states)
         todo = []
         for f in found:
             state = states.get(f.path)
-            if (state is not None and state.status == "done" and not self.options.force and not self.options.rehash
-                    and state.size == f.size and state.mtime == f.mtime):
+            if unchanged(f, state, self.options):
                 self.report.unchanged_files += 1
             else:
                 todo.append((f, state))
@@ -169,8 +174,25 @@ class Indexer:
                     self._stored_ids[f.path] = self.store.record_ids(f.path)  # to resume it
         return todo
 
+    def _apply_budgets(self, states: dict[str, FileState]) -> None:
+        """Settle the run's pixel budgets; when one differs from the index's, mark the files of its kind as
+        changed (in `states` and in the store, with the new budgets, in one commit)."""
+        budgets, changed = ingest.index_budgets(self.meta.settings, self.options.ingest, self.embedder.max_pixels,
+                                                bool(states))
+        self.options = replace(self.options, ingest=replace(self.options.ingest, **budgets))
+        stale = stale_states(states, changed)
+        for state in stale:
+            states[state.path] = state
+            self.store.put_file(state)
+        new_budgets = any(self.meta.settings.get(k) != v for k, v in budgets.items())
+        if new_budgets:
+            self.store.update_settings(budgets)
+            self.meta = self.store.meta
+        if stale or new_budgets:
+            self.store.commit()
+
     def _embed(self, todo: list[tuple[Found, FileState | None]]) -> None:
-        stats = RunStats()
+        stats = RunStats(token_counts={})
         seen_failures = 0
         t0 = time.perf_counter()
         for pos, vector in self.embedder.iter_embed(
@@ -182,6 +204,9 @@ class Indexer:
             file, unit = self._pending.pop(pos)
             self._buffer.append((self._record(file, unit), vector))
             file.done += 1
+            work = stats.token_counts.pop(pos, 1)  # tokens; an item where the embedder does not count them
+            file.work += work
+            self.eta.add(work)
             self._settle()
         self._write_states()
         self._failures(stats, seen_failures)
@@ -218,7 +243,7 @@ class Indexer:
             digest = ingest.content_hash(found.path)
         except OSError as e:
             self.report.skipped.append(Problem(found.path, f"cannot read: {e.strerror or e}"))
-            self._tick()
+            self._tick(found)
             return None
         same = state is not None and state.content_hash == digest and not self.options.force
         if same and state.status == "done":
@@ -226,7 +251,7 @@ class Indexer:
                 self._due.append((FileState(found.path, digest, found.size, found.mtime, found.modality, "done",
                                             state.records), False))
             self.report.unchanged_files += 1
-            self._tick()
+            self._tick(found)
             return None
         self._due.append((FileState(found.path, digest, found.size, found.mtime, found.modality, "partial"),
                           state is not None and not same))
@@ -249,7 +274,7 @@ class Indexer:
         self._due.append((FileState(f.path, file.content_hash, f.size, f.mtime, f.modality, "failed", 0, reason),
                           False))
         self.report.skipped.append(Problem(f.path, reason))
-        self._tick()
+        self._tick(f)
 
     def _write_states(self) -> None:
         """Write the file states the input generator decided on, in order."""
@@ -284,7 +309,7 @@ class Indexer:
         else:
             self.store.put_file(FileState(f.path, file.content_hash, f.size, f.mtime, f.modality, "done", stored))
             self.report.indexed_files += 1
-        self._tick()
+        self._tick(f, file.work)
 
     def _flush(self) -> None:
         if self._buffer:
@@ -293,12 +318,32 @@ class Indexer:
             self.report.items_added += len(records)
             if self.progress is not None:
                 rate = self.report.items_added / max(time.perf_counter() - self._started, 1e-9)
-                self.progress.set_postfix_str(f"{self.report.items_added} items, {rate:.1f} items/s", refresh=False)
+                left = self.eta.seconds_left()
+                self.progress.set_postfix_str(f"{self.report.items_added} items, {rate:.2f} items/s"
+                                              + (f", {format_seconds(left)} left" if left is not None else ""),
+                                              refresh=False)
             self._buffer = []
 
-    def _tick(self) -> None:
+    def _tick(self, found: Found, work: float | None = None) -> None:
+        """A file is closed (`work`: the tokens it took; None when nothing of it was embedded now)."""
+        self.eta.close(found, work)
         if self.progress is not None:
             self.progress.update(1)
+
+
+def unchanged(found: Found, state: FileState | None, options: IndexOptions) -> bool:
+    """A file indexed completely whose size and mtime are those recorded (and no --force or --rehash)."""
+    return (state is not None and state.status == "done" and not options.force and not options.rehash
+            and state.size == found.size and state.mtime == found.mtime)
+
+
+def stale_states(states: dict[str, FileState], kinds: set[str]) -> list[FileState]:
+    """The states of the indexed images and PDFs of `kinds` ("photo", "document") marked as changed: a
+    run embeds them again (their records stay searchable until it does)."""
+    if not kinds:
+        return []
+    return [replace(s, mtime=-1.0, content_hash="") for s in states.values()
+            if s.modality in ("image", "pdf") and ingest.budget_kind(s.path, s.modality) in kinds]
 
 
 def _under(path: str, roots: list[str]) -> bool:
@@ -314,4 +359,6 @@ def progress_bar(enabled: bool | None):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=0, desc="indexing", unit="file", dynamic_ncols=True)
+    # tqdm's own time left counts files; the postfix has the one measured in tokens (eta.py)
+    return tqdm(total=0, desc="indexing", unit="file", dynamic_ncols=True,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} files [{elapsed}{postfix}]")

@@ -64,7 +64,8 @@ def open_for_indexing(location: str, load_embedder: Callable[[], Embedder], *, m
     extra = {"exact_threshold": new.exact_threshold} if new.exact_threshold else {}
     meta = IndexMeta(model=model, dim=dim, precision=new.precision, document_instruction=embedder.default_instruction,
                      query_instruction=new.query_instruction or QUERY_INSTRUCTION,
-                     fingerprint=fingerprint(embedder, dim), settings=new.settings, **extra)
+                     fingerprint=fingerprint(embedder, dim), settings=new.settings, quantize=embedder.quantize,
+                     **extra)
     return open_store(location, meta, write=True), embedder
 
 

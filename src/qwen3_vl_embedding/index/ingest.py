@@ -4,6 +4,11 @@ A unit is what one record holds: a whole image, one PDF page (rendered within th
 PDFium, lazily, on a preprocessing thread), one video clip (a `video_start`/`video_end` span of the
 file, decoded by the embedder), or one text chunk (a window of tokens overlapping the previous one).
 Nothing here decodes pixels: the embedder reads media on its worker threads, a batch at a time.
+
+Images and PDF pages carry their pixel budget by kind (budgets.py): photos within the photo budget,
+PDF pages and other images within the document budget. The index records both budgets
+(`IndexMeta.settings`); a run with another budget embeds again the files of that kind only
+(`index_budgets`, `budget_kind`).
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Iterator
 
+from ..budgets import DOCUMENT_MAX_PIXELS, PHOTO_MAX_PIXELS, check_budget, image_kind
 from ..constants import MAX_PIXELS
 from ..filetypes import kind_of
 
@@ -150,6 +156,9 @@ def capture_date(path: str, modality: str | None, mtime: float) -> float:
     try:
         from PIL import Image
 
+        from ..media import register_heif
+
+        register_heif()
         with Image.open(path) as im:
             exif = im.getexif()
             sub = exif.get_ifd(EXIF_IFD)
@@ -179,13 +188,16 @@ def content_hash(path: str, block: int = 1 << 20) -> str:
 # units -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class IngestOptions:
-    """How files are split: video clip length, text chunk size and overlap (in tokens), the pixel budget
-    of a rendered PDF page (None: the embedder's, filled in by the Indexer)."""
+    """How files are split: video clip length, text chunk size and overlap (in tokens), and the pixel
+    budgets of photos and of documents (PDF pages and other images). A budget left None is the index's
+    (or, for a new index, the default), filled in by the Indexer; `units` called without one leaves
+    images at the embedder's budget and renders PDF pages within the official one."""
 
     clip_seconds: float = 10.0
     chunk_tokens: int = 512
     chunk_overlap: int = 64
-    max_pixels: int | None = None
+    photo_max_pixels: int | None = None
+    document_max_pixels: int | None = None
 
     def __post_init__(self):
         if self.clip_seconds <= 0:
@@ -194,10 +206,51 @@ class IngestOptions:
             raise ValueError(f"--chunk-tokens must be at least 16, got {self.chunk_tokens}")
         if not 0 <= self.chunk_overlap < self.chunk_tokens:
             raise ValueError(f"--chunk-overlap must be from 0 to chunk tokens - 1, got {self.chunk_overlap}")
+        for name in BUDGET_KEYS.values():
+            if getattr(self, name) is not None:
+                check_budget(f"--{name.replace('_', '-')}", getattr(self, name))
 
     def settings(self) -> dict:
-        return {"clip_seconds": self.clip_seconds, "chunk_tokens": self.chunk_tokens,
-                "chunk_overlap": self.chunk_overlap}
+        """What the index records: the splitting settings, and the budgets that are set."""
+        out = {"clip_seconds": self.clip_seconds, "chunk_tokens": self.chunk_tokens,
+               "chunk_overlap": self.chunk_overlap}
+        out.update({key: getattr(self, key) for key in BUDGET_KEYS.values() if getattr(self, key) is not None})
+        return out
+
+    def budget(self, kind: str) -> int | None:
+        """The pixel budget of a "photo" or a "document" (None: not set)."""
+        return getattr(self, BUDGET_KEYS[kind])
+
+
+BUDGET_KEYS = {"photo": "photo_max_pixels", "document": "document_max_pixels"}  # IndexMeta.settings keys
+
+
+def budget_kind(path: str, modality: str | None) -> str | None:
+    """"photo" or "document" for an image or a PDF (budgets.image_kind), None for videos and texts."""
+    if modality == "pdf":
+        return "document"
+    if modality == "image":
+        return image_kind(path)
+    return None
+
+
+def index_budgets(stored: dict, options: IngestOptions, model_max_pixels: int, has_files: bool
+                  ) -> tuple[dict[str, int], set[str]]:
+    """The budgets a run reads images with ({"photo_max_pixels": N, "document_max_pixels": M}), and the
+    kinds whose budget differs from the one their files were embedded with (to be embedded again).
+
+    A budget asked for wins; else the index's; else the default: PHOTO_MAX_PIXELS for photos (at most
+    the model's `max_pixels`) and the model's `max_pixels` for documents. An index made before budgets
+    were recorded read every image within the model's budget: it keeps that until asked otherwise."""
+    defaults = {"photo": min(PHOTO_MAX_PIXELS, model_max_pixels), "document": model_max_pixels or DOCUMENT_MAX_PIXELS}
+    budgets, changed = {}, set()
+    for kind, key in BUDGET_KEYS.items():
+        before = stored.get(key, model_max_pixels if has_files else None)
+        now = options.budget(kind) or before or defaults[kind]
+        budgets[key] = int(now)
+        if before is not None and int(before) != int(now):
+            changed.add(kind)
+    return budgets, changed
 
 
 def units(found: Found, options: IngestOptions, tokenizer: Any = None) -> list[Unit]:
@@ -205,9 +258,10 @@ def units(found: Found, options: IngestOptions, tokenizer: Any = None) -> list[U
     if found.size == 0:
         raise UnitError("empty file")
     if found.modality == "image":
-        return [Unit(0, {"image": found.path})]
+        budget = options.budget(image_kind(found.path))
+        return [Unit(0, {"image": found.path, **({"max_pixels": budget} if budget else {})})]
     if found.modality == "pdf":
-        return pdf_units(found.path, options.max_pixels or MAX_PIXELS)
+        return pdf_units(found.path, options.budget("document") or MAX_PIXELS)
     if found.modality == "video":
         return video_units(found.path, options.clip_seconds)
     if found.modality == "text":
@@ -279,8 +333,8 @@ def pdf_units(path: str, max_pixels: int) -> list[Unit]:
     out = []
     for i, (w, h) in enumerate(sizes):
         scale = render_scale(w, h, max_pixels)
-        out.append(Unit(i, {"image": PdfPage(path, i, scale, (max(1, round(w * scale)), max(1, round(h * scale))))},
-                        page=i + 1))
+        page = PdfPage(path, i, scale, (max(1, round(w * scale)), max(1, round(h * scale))))
+        out.append(Unit(i, {"image": page, "max_pixels": max_pixels}, page=i + 1))
     return out
 
 

@@ -276,6 +276,11 @@ class MilvusStore(Store):
         return {r["id"] for r in self._query_all(self.records_name, f'path_key == "{path_key(path)}"', ["id"])}
 
     @milvus_errors
+    def update_settings(self, changes: dict) -> None:
+        self._writer()
+        self.meta = dataclasses.replace(self.meta, settings={**self.meta.settings, **changes})
+        self._put_meta(self.meta)
+
     def put_file(self, state: FileState, drop_records: bool = False) -> None:
         self._writer()
         if drop_records:

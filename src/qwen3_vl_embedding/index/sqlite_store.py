@@ -165,6 +165,11 @@ class SqliteStore(Store):
         else:
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
+    def update_settings(self, changes: dict) -> None:
+        self._write()
+        self.meta = dataclasses.replace(self.meta, settings={**self.meta.settings, **changes})
+        self._set("index", self.meta.to_json())
+
     # transactions ------------------------------------------------------------------------------
     def _write(self) -> sqlite3.Connection:
         if not self.writable:

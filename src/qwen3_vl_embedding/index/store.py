@@ -13,6 +13,7 @@ A store holds records (see records.py) with their float vectors, the state of ev
     store.delete_paths(paths)           forget files: their records and their states
     store.commit()                      make everything so far durable
     store.optimize(rebuild, precision)  bring derived structures (the ANN index) up to date
+    store.update_settings(changes)      record new ingestion settings (pixel budgets) in meta.settings
     store.search(vector, k, filters)    [Hit], best first, exact cosine scores (options: nprobe...)
     store.records(ids)                  {id: Record} of those present
     store.records_of(path)              a file's records, in page / time / chunk order
@@ -61,7 +62,10 @@ class IndexMeta:
     precision: codes of the approximate index (float32, float16 or int8); stored vectors stay float32.
     fingerprint: the model's embedding of FINGERPRINT_TEXT at `dim`, to recognise the model by what it
     computes rather than by its name (a hub id and a local copy of it are the same model).
-    exact_threshold: below this many vectors search is exact and no approximate index is kept."""
+    exact_threshold: below this many vectors search is exact and no approximate index is kept.
+    quantize: the weights the index was made with: None (as released) or "int8" (index/compat.py warns
+    when another run uses other weights). settings: how files are split and read (ingest.py), pixel
+    budgets included; the budgets may change (`update_settings`), the rest is fixed."""
 
     model: str
     dim: int
@@ -70,7 +74,8 @@ class IndexMeta:
     query_instruction: str = QUERY_INSTRUCTION
     fingerprint: tuple[float, ...] = ()
     exact_threshold: int = DEFAULT_EXACT_THRESHOLD
-    settings: dict = field(default_factory=dict)  # ingestion settings (clip seconds, chunk tokens...)
+    settings: dict = field(default_factory=dict)  # ingestion settings (clip seconds, chunk tokens, budgets...)
+    quantize: str | None = None
     created: float = field(default_factory=time.time)
     version: int = SCHEMA_VERSION
 
@@ -126,6 +131,10 @@ class Store(ABC):
 
     @abstractmethod
     def describe(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def update_settings(self, changes: dict) -> None:
+        """Merge `changes` into `meta.settings` and record them (durable at the next commit)."""
 
     def commit(self) -> None:
         """Make all writes so far durable (a no-op for stores that write through)."""
