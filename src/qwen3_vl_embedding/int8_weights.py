@@ -38,7 +38,21 @@ def quantize_linear_layers(model: Any) -> int:
     quantize_(model, Int8DynamicActivationInt8WeightConfig())
     for layer in layers:
         layer.forward = types.MethodType(_forward, layer)
+    _give_back_memory()
     return len(layers)
+
+
+def _give_back_memory() -> None:
+    """Return the freed float32 weights to the system: glibc keeps freed blocks of up to 32 MB in its heap
+    (about 3 GB of the 2B model's 6.6 GB resident after quantising, measured), malloc_trim releases them."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _forward(self: Any, x: Any) -> Any:

@@ -34,6 +34,8 @@ class RayEmbedder:
     budget, the index fingerprint); it is freed when the pool starts, so it never holds a GPU the pool
     needs. `iter_embed` runs one Ray Data job over all the inputs it is given."""
 
+    quantize: str | None = None  # the actors' weights: None (as released) or "int8"
+
     def __init__(self, model: str, *, address: str | None = None, actors: int | None = None,
                  device: str | None = None, dtype: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
                  verbose: bool = False, quantize: str | None = None):
