@@ -13,7 +13,9 @@ fidelity corpus. Best-of runs keep the figures usable on a machine shared with o
 
 - cosine of each int8 vector to its float32 vector (texts, images, the index fingerprint text);
 - top-10 agreement: for each query, the share of the float32 top 10 (over the generated corpus) that
-  the int8 vectors also rank in their top 10.
+  the int8 vectors also rank in their top 10 (and in their top 20: what a search that rescores 20
+  candidates would find); top-1 agreement; and how far apart the scores are (a flat ranking, as random
+  weights give, reorders under the smallest change).
 
 Random weights: speed and memory are real; the fidelity of real weights may differ (real weights have
 outlier channels that random ones lack). Results: a markdown table, and bench/results/cpu-<shape>.json.
@@ -142,9 +144,10 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
 
 
-def top10_agreement(queries_a, docs_a, queries_b, docs_b, k: int = 10) -> float:
+def agreement(queries_a, docs_a, queries_b, docs_b, k: int = 10, within: int = 10) -> float:
+    """Mean share of the top `k` by the first vectors found in the top `within` by the second."""
     top_a = np.argsort(-(queries_a @ docs_a.T), axis=1)[:, :k]
-    top_b = np.argsort(-(queries_b @ docs_b.T), axis=1)[:, :k]
+    top_b = np.argsort(-(queries_b @ docs_b.T), axis=1)[:, :within]
     return float(np.mean([len(set(x) & set(y)) / k for x, y in zip(top_a, top_b)]))
 
 
@@ -164,7 +167,15 @@ def compare(vectors: dict, n_text_docs: int | None) -> dict:
         out["cos_images_min"] = float(c[n_text_docs:].min())
         out["cos_queries_mean"] = float(cosines(f32["queries"], q8["queries"]).mean())
         out["cos_fingerprint"] = float(cosines(f32["fingerprint"], q8["fingerprint"])[0])
-        out["top10_agreement"] = top10_agreement(f32["queries"], f32["documents"], q8["queries"], q8["documents"])
+        args = (f32["queries"], f32["documents"], q8["queries"], q8["documents"])
+        out["top10_agreement"] = agreement(*args)
+        out["top10_within_int8_top20"] = agreement(*args, within=20)
+        out["top1_agreement"] = agreement(*args, k=1, within=1)
+        scores = np.sort(f32["queries"] @ f32["documents"].T, axis=1)[:, ::-1]
+        out["float32_score_std"] = float(scores.std(axis=1).mean())
+        out["float32_gap_10th_11th"] = float((scores[:, 9] - scores[:, 10]).mean())
+        out["int8_score_change_mean"] = float(np.abs(f32["queries"] @ f32["documents"].T
+                                                     - q8["queries"] @ q8["documents"].T).mean())
     return out
 
 
@@ -191,6 +202,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for precision in ("float32", "int8"):
             results[precision], vectors[precision] = run_child(args, precision, tmp)
+            np.savez(os.path.join(CACHE, f"cpu-{args.shape}-{precision}-vectors.npz"), **vectors[precision])
     fidelity = compare(vectors, results["float32"].get("n_text_documents"))
     rows = []
     for precision in ("float32", "int8"):
@@ -207,7 +219,7 @@ def main() -> None:
     print(markdown_table(rows, columns))
     if "texts16_s" in results["float32"]:
         print(f"\nint8 / float32 on texts: {results['float32']['texts16_s'] / results['int8']['texts16_s']:.2f}x")
-    print("\nfidelity (int8 against float32): " + ", ".join(f"{k} {v:.4f}" for k, v in fidelity.items()))
+    print("\nfidelity (int8 against float32): " + ", ".join(f"{k} {v:.5f}" for k, v in fidelity.items()))
     path = write_result(f"cpu-{args.shape}", rows, {"fidelity": fidelity, "children": results})
     print(f"\nwritten: {path}")
 
