@@ -201,3 +201,29 @@ def test_time_left_from_the_measured_rate():
     eta.close(photos[3], None)  # given up: no longer counted
     assert eta.seconds_left() == pytest.approx((6 * 300 + 4000) / 100)
     assert [format_seconds(s) for s in (2.34, 42, 125, 3723)] == ["2.3 s", "42 s", "2:05", "1:02:03"]
+
+
+def test_the_progress_bar_shows_items_per_second_and_time_left(embedder, tmp_path):
+    from qwen3_vl_embedding.index.indexer import IndexOptions
+    from qwen3_vl_embedding.index.indexing import index_paths
+
+    class Bar:
+        def __init__(self):
+            self.total, self.done, self.postfixes = None, 0, []
+
+        def reset(self, total):
+            self.total = total
+
+        def update(self, n):
+            self.done += n
+
+        def set_postfix_str(self, text, refresh=False):
+            self.postfixes.append(text)
+
+    root = library(str(tmp_path / "lib"))
+    bar = Bar()
+    index_paths([root], str(tmp_path / "db"), lambda: embedder, model=embedder.name, progress=bar,
+                options=IndexOptions(batch_size=1, commit_seconds=0.0))
+    assert bar.total == bar.done == 5
+    assert all("items/s" in p for p in bar.postfixes) and "left" not in bar.postfixes[0]  # no rate yet
+    assert any(p.endswith(" left") for p in bar.postfixes[2:])
