@@ -20,8 +20,8 @@ logger = logging.getLogger(__name__)
 
 FINGERPRINT_TEXT = "qvl model fingerprint: a red kite above a harbour at dawn, 1 2 3."
 FINGERPRINT_MIN_COSINE = 0.98  # the same weights in bfloat16 on a GPU and float32 on a CPU agree to > 0.99
-# int8 weights against float ones: 0.9997 on the test checkpoints and 0.99 or more on the 2B shape with
-# random weights (docs/benchmarks.md); a different model is far below this.
+# int8 weights against float ones, on the fingerprint: 0.99996 on the test checkpoint, 0.9997 on the
+# "small" shape, 0.992 on the 2B shape with random weights (docs/benchmarks.md); another model is far below.
 QUANTIZED_MIN_COSINE = 0.9
 SAME = object()  # `quantize` not given: the index's
 
