@@ -42,8 +42,8 @@ def common_options(default_reranker: str | None = RERANKER_2B) -> argparse.Argum
     g.add_argument("--device", default=_env("QVL_DEVICE", None), help="cuda, cuda:1, cpu ... [QVL_DEVICE, default: auto]")
     g.add_argument("--dtype", default=_env("QVL_DTYPE", None), help="float32, bfloat16, float16 [QVL_DTYPE, default: auto]")
     g.add_argument("--quantize", default=_env("QVL_QUANTIZE", None), choices=["int8"],
-                   help="int8: int8 weights on a CPU, several times faster, vectors within about 1%% of "
-                        "float32 (needs torchao) [QVL_QUANTIZE, default: the released weights]")
+                   help="int8: int8 weights on a CPU, several times faster, vectors close to float32 ones "
+                        "(cosine about 0.99; needs torchao) [QVL_QUANTIZE, default: the released weights]")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or informational output")
     g.add_argument("-v", "--verbose", action="store_true", help="log details (and tracebacks on errors)")
     return p
