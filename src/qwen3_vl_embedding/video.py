@@ -154,3 +154,42 @@ def probe_video(ref, policy=None) -> tuple[int, float, int, int] | None:
         return int(frames), rate, int(width), int(height)
     except Exception:
         return None
+
+
+def frame_at(source: str, seconds: float, backend: str | None = None) -> np.ndarray:
+    """The frame shown at `seconds` (clamped to the video) as uint8 (H, W, 3): a poster frame.
+
+    decord reads it by index; PyAV seeks to the key frame before it and decodes forward, so neither
+    decodes the video from its start."""
+    name = available_backend(backend)
+    try:
+        if name == "decord":
+            video = open_video(source, "decord")
+            index = min(video.num_frames - 1, max(0, int(round(seconds * video.fps))))
+            return video.frames([index])[0].permute(1, 2, 0).numpy()
+        return _av_frame_at(source, seconds)
+    except MediaError:
+        raise
+    except Exception as e:
+        raise MediaError(f"cannot read a frame at {seconds:g} s: {type(e).__name__}: {str(e)[:200]}") from None
+
+
+def _av_frame_at(source: str, seconds: float) -> np.ndarray:
+    import av
+
+    with av.open(source) as container:
+        if not container.streams.video:
+            raise MediaError("the file has no video stream")
+        stream = container.streams.video[0]
+        base = stream.time_base
+        origin = float(stream.start_time * base) if stream.start_time and base else 0.0
+        if seconds > 0 and base:
+            container.seek(int((origin + seconds) / base), stream=stream, backward=True, any_frame=False)
+        last = None
+        for frame in container.decode(stream):
+            last = frame
+            if frame.time is not None and frame.time >= origin + seconds - 1e-3:
+                break
+        if last is None:
+            raise MediaError("the video has no frames")
+        return last.to_ndarray(format="rgb24")

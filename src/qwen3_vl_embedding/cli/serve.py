@@ -8,27 +8,41 @@ import os
 import sys
 
 DESCRIPTION = """Serve POST /v1/embeddings (OpenAI-compatible), POST /v1/rerank (with --reranker), GET /health,
-/v1/models, /metrics and the OpenAPI document (/docs). Safe by default: listens on 127.0.0.1, refuses
+/v1/models, /metrics and the OpenAPI document (/docs); with --db, POST /v1/search and a search page at /. Safe by default: listens on 127.0.0.1, refuses
 local files and remote URLs in requests (data URIs are always accepted) unless --allow-local-dir or
 --allow-remote-media, and never fetches from private or loopback addresses."""
 
 
 def register(subparsers, common) -> None:
-    from ..server.config import ServerConfig
     from .common import common_options
 
-    d = ServerConfig()
     # Its own copy of the shared options: the server loads a reranker only when one is named.
     p = subparsers.add_parser("serve", parents=[common_options(default_reranker=None)], help="run the HTTP server",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_server_options(p)
+    p.set_defaults(handler=run)
+
+
+def add_server_options(p: argparse.ArgumentParser, local: bool = False) -> None:
+    """The server's options; `local` (`qvl ui`): no --host (always 127.0.0.1), --db read from QVL_DB."""
+    from ..server.config import ServerConfig
+
+    d = ServerConfig()
     g = p.add_argument_group("server")
-    g.add_argument("--host", default=os.environ.get("QVL_HOST", d.host),
-                   help=f"address to listen on [QVL_HOST, default {d.host}]")
+    if local:
+        p.set_defaults(host="127.0.0.1")
+    else:
+        g.add_argument("--host", default=os.environ.get("QVL_HOST", d.host),
+                       help=f"address to listen on [QVL_HOST, default {d.host}]")
     g.add_argument("--port", type=int, default=os.environ.get("QVL_PORT", str(d.port)),
                    help=f"[QVL_PORT, default {d.port}]")
     g.add_argument("--api-key", default=None,
                    help="require 'Authorization: Bearer KEY' on every route but /health [QVL_API_KEY]")
-    g.add_argument("--db", metavar="DIR", help="a `qvl index` database to search with POST /v1/search")
+    g.add_argument("--db", metavar="DIR", default=os.environ.get("QVL_DB") if local else None,
+                   help="a `qvl index` database to search with POST /v1/search and the search page at /"
+                   + (" [QVL_DB]" if local else ""))
+    g.add_argument("--thumbnail-cache-mb", type=float, default=d.thumbnail_cache_bytes / 2**20,
+                   help="disk kept for the search page's thumbnails (DIR/thumbs) [%(default)s]")
     g.add_argument("--model-name", help="model id shown in /v1/models and responses (default: --model)")
     g.add_argument("--reranker-name", help="reranker id shown in /v1/models and responses (default: --reranker)")
     g.add_argument("--workers", type=int, default=None,
@@ -59,7 +73,6 @@ def register(subparsers, common) -> None:
     b.add_argument("--max-queue", type=int, default=d.max_queue,
                    help="queued inputs per model before 429 [%(default)s]")
     b.add_argument("--request-timeout", type=float, default=d.request_timeout, help="seconds [%(default)s]")
-    p.set_defaults(handler=run)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -73,7 +86,8 @@ def config_from_args(args: argparse.Namespace):
         max_media_bytes=int(args.max_media_mb * 2**20), max_image_pixels=args.max_image_pixels,
         max_video_seconds=args.max_video_seconds, max_video_frames=args.max_video_frames,
         batching=not args.no_batching, batch_wait_ms=args.batch_wait_ms, batch_tokens=args.batch_tokens,
-        max_queue=max(args.max_queue, args.max_items), request_timeout=args.request_timeout)
+        max_queue=max(args.max_queue, args.max_items), request_timeout=args.request_timeout,
+        thumbnail_cache_bytes=max(1, int(args.thumbnail_cache_mb * 2**20)))
 
 
 def _is_loopback(host: str) -> bool:
@@ -127,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(config, embedder=embedder, reranker=reranker, index=index)
     if not args.quiet:
         served = ", ".join(f"{task}: {name}" for task, name in app.state.service.names.items())
-        print(f"qvl: serving {served} on http://{config.host}:{config.port}", file=sys.stderr)
+        page = f"; search page: http://{config.host}:{config.port}/" if index is not None else ""
+        print(f"qvl: serving {served} on http://{config.host}:{config.port}{page}", file=sys.stderr)
     uvicorn.run(app, host=config.host, port=config.port, log_level="info" if args.verbose else "warning",
                 timeout_graceful_shutdown=int(config.request_timeout) + 1, access_log=args.verbose)
     return 0

@@ -16,7 +16,9 @@ from .guard import BodyTooLarge, Guard
 from .metrics import Metrics
 from .schemas import (EmbeddingRequest, EmbeddingResponse, ErrorResponse, Health, ModelList, RerankRequest,
                       RerankResponse, SearchRequest, SearchResponse)
+from .links import FileLinks
 from .service import Service
+from .web import Web, add_web_routes
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text} for status, text in (
@@ -45,7 +47,9 @@ def create_app(config: ServerConfig, *, embedder: Any = None, reranker: Any = No
     _check_policy(embedder, config, "embedder")
     _check_policy(reranker, config, "reranker")
     metrics = Metrics()
-    service = Service(config, metrics, embedder, reranker, index)
+    links = FileLinks(signed=config.api_key is not None) if index is not None else None
+    service = Service(config, metrics, embedder, reranker, index, links=links)
+    web = Web(service, config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -54,6 +58,7 @@ def create_app(config: ServerConfig, *, embedder: Any = None, reranker: Any = No
         from starlette.concurrency import run_in_threadpool
 
         await run_in_threadpool(service.close, config.request_timeout)
+        web.close()
 
     app = FastAPI(title="qvl", version=__version__, lifespan=lifespan, responses=ERRORS,
                   description="OpenAI-compatible multimodal embeddings and reranking with Qwen3-VL-Embedding.")
@@ -107,5 +112,7 @@ def create_app(config: ServerConfig, *, embedder: Any = None, reranker: Any = No
     async def search(body: SearchRequest):
         return JSONResponse(await service.search(body))
 
-    app.add_middleware(Guard, api_key=config.api_key, max_body_bytes=config.max_body_bytes, metrics=metrics)
+    add_web_routes(app, web, config)
+    app.add_middleware(Guard, api_key=config.api_key, max_body_bytes=config.max_body_bytes, metrics=metrics,
+                       is_open=web.allows)
     return app

@@ -44,10 +44,12 @@ class ServerConfig:
     batch_tokens: int = 32768
     max_queue: int = 2048  # inputs waiting or running per model; beyond it, 429
     request_timeout: float = 120.0
+    # the search page (with an index)
+    thumbnail_cache_bytes: int = 1 << 30  # thumbnails kept on disk; the least recently used go first
 
     def __post_init__(self):
         for name in ("max_body_bytes", "max_items", "max_media_bytes", "max_image_pixels", "max_video_frames",
-                     "batch_tokens", "max_queue"):
+                     "batch_tokens", "max_queue", "thumbnail_cache_bytes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import time
-from typing import Any
+from typing import Any, Callable
 
 from starlette.exceptions import HTTPException
 
@@ -21,8 +22,9 @@ from .metrics import Metrics
 logger = logging.getLogger("qwen3_vl_embedding.server")
 
 OPEN_PATHS = frozenset({"/health"})
+RECORD_PATH = re.compile(r"^/v1/records/\d+(/file|/thumbnail)?$")
 ENDPOINTS = frozenset({"/health", "/metrics", "/v1/models", "/v1/embeddings", "/v1/rerank", "/v1/search",
-                       "/openapi.json", "/docs", "/redoc"})
+                       "/openapi.json", "/docs", "/redoc", "/", "/v1/index"})
 
 
 class BodyTooLarge(HTTPException):
@@ -35,7 +37,10 @@ class BodyTooLarge(HTTPException):
 
 def endpoint_label(path: str) -> str:
     """A bounded metrics label: the known route, or "other"."""
-    return path if path in ENDPOINTS else "other"
+    if path in ENDPOINTS:
+        return path
+    record = RECORD_PATH.match(path)
+    return f"/v1/records/{{id}}{record.group(1)}" if record else "other"
 
 
 def state_of(scope: dict[str, Any]) -> dict[str, Any]:
@@ -45,8 +50,10 @@ def state_of(scope: dict[str, Any]) -> dict[str, Any]:
 class Guard:
     """ASGI middleware: auth, body limit, metrics, and a clean 500 for anything unexpected."""
 
-    def __init__(self, app, *, api_key: str | None, max_body_bytes: int, metrics: Metrics):
+    def __init__(self, app, *, api_key: str | None, max_body_bytes: int, metrics: Metrics,
+                 is_open: Callable[[str, str], bool] | None = None):
         self.app = app
+        self.is_open = is_open  # (path, query) -> True for requests that need no API key (the page, signed links)
         self.api_key = api_key.encode() if api_key else None
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
@@ -96,7 +103,7 @@ class Guard:
 
     def _refusal(self, scope) -> APIError | None:
         headers = dict(scope.get("headers") or [])
-        if self.api_key is not None and scope.get("path") not in OPEN_PATHS:
+        if self.api_key is not None and scope.get("path") not in OPEN_PATHS and not self._open(scope):
             auth = headers.get(b"authorization", b"")
             scheme, _, token = auth.partition(b" ")
             if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), self.api_key):
@@ -108,6 +115,10 @@ class Guard:
             return limit_error("max_body_bytes", self.max_body_bytes,
                                f"the request body of {int(declared)} bytes is too large")
         return None
+
+    def _open(self, scope) -> bool:
+        return self.is_open is not None and self.is_open(scope.get("path", ""),
+                                                         scope.get("query_string", b"").decode("latin-1"))
 
     @staticmethod
     async def _send_error(send, error: APIError, state: dict[str, Any]) -> None:

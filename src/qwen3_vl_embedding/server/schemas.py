@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
@@ -123,13 +123,22 @@ class SearchFilters(BaseModel):
     model_config = _STRICT
     modality: list[Literal["image", "video", "pdf", "text"]] | None = None
     path: list[str] | None = Field(None, description="glob patterns on absolute paths (any of)")
+    folder: str | None = Field(None, description="everything under a folder (absolute, or a name such as "
+                               "'photos/2024' matched anywhere), or a glob")
+    after: float | str | None = Field(None, description="dated at or after: seconds since the epoch or ISO 8601 "
+                                      "(2024-07-01, 2024-07-01T08:00:00+02:00); dates are a photo's capture time, "
+                                      "else the file's mtime")
+    before: float | str | None = Field(None, description="dated before (the same forms)")
+    min_score: float | None = Field(None, ge=-1, le=1, description="leave out results of a lower similarity")
 
 
 class SearchRequest(BaseModel):
-    """Search the server's index (`qvl serve --db`): a text, image, video or mixed query."""
+    """Search the server's index (`qvl serve --db`): a text, image, video or mixed query, or `like`, the id
+    of a record whose stored vector is the query (more like this: nothing is embedded, the record is left out)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    query: Input
+    query: Input | None = None
+    like: int | str | None = Field(None, description="more like this: a record id (a result's id or id_str)")
     k: int = Field(10, gt=0)
     filters: SearchFilters | None = None
     rerank: bool = False
@@ -137,19 +146,35 @@ class SearchRequest(BaseModel):
     instruction: str | None = Field(None, description="query instruction (default: the index's)")
     model: str | None = None
 
+    @model_validator(mode="after")
+    def _one_query(self) -> "SearchRequest":
+        if (self.query is None) == (self.like is None):
+            raise ValueError("give either query or like (a record id)")
+        if isinstance(self.like, str) and not self.like.isdigit():
+            raise ValueError("like must be a record id (digits)")
+        return self
 
-class SearchHit(BaseModel):
+
+class RecordInfo(BaseModel):
+    """One record of the index (GET /v1/records/{id}) with the links to its file and thumbnail."""
+
     path: str
-    score: float = Field(description="cosine similarity, or the reranker's score with rerank")
     modality: str
     page: int | None = None
     start: float | None = None
     end: float | None = None
     chunk: int | None = None
     text: str | None = None
-    similarity: float | None = Field(None, description="the cosine similarity when reranked")
     date: str | None = Field(None, description="ISO 8601: a photo's capture time (EXIF), else the file's mtime")
     id: int
+    id_str: str | None = Field(None, description="the id as a string (JavaScript numbers cannot hold every id)")
+    file: str | None = Field(None, description="link to the original (signed when the server has an API key)")
+    thumbnail: str | None = Field(None, description="link to a JPEG thumbnail (?size=small|large); none for text")
+
+
+class SearchHit(RecordInfo):
+    score: float = Field(description="cosine similarity, or the reranker's score with rerank")
+    similarity: float | None = Field(None, description="the cosine similarity when reranked")
 
 
 class NotReranked(BaseModel):
@@ -163,6 +188,23 @@ class SearchResponse(BaseModel):
     results: list[SearchHit]
     not_reranked: list[NotReranked] = []
     usage: RerankUsage
+
+
+class FolderCount(BaseModel):
+    path: str
+    files: int
+
+
+class IndexInfo(BaseModel):
+    """GET /v1/index: what the served index holds, for a search page's filters."""
+
+    object: Literal["index"] = "index"
+    model: str
+    dim: int
+    records: int
+    by_modality: dict[str, int]
+    folders: list[FolderCount] = Field(description="folders holding indexed files (the 2000 with most files)")
+    rerank: bool = Field(description="whether search can rerank (the server has a reranker)")
 
 
 class ModelCard(BaseModel):

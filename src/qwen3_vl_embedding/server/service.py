@@ -20,14 +20,17 @@ from starlette.concurrency import run_in_threadpool
 
 from ..contracts import Scorer, ServedEmbedder
 from ..errors import InputError
+from ..index.records import Hit
 from ..inputs import to_item
 from ..pooling import check_dim
 from ..ranking import reorder
 from .batcher import Batcher, Closed, JobResult, QueueFull
 from .config import ServerConfig
 from .errors import APIError, from_input_error, limit_error
-from .index_search import IndexSearcher, filters_of, rerank_document
+from .browse import search_filters, similar
+from .index_search import IndexSearcher, rerank_document
 from .jobs import INLINE_TEXTS, check_item_limits, embeddings_of, encode_vector, floats, ranked
+from .links import FileLinks
 from .metrics import Metrics
 from .schemas import EmbeddingRequest, RerankRequest, SearchRequest, to_library
 
@@ -51,12 +54,13 @@ class Service:
     """The server's models, their batchers and the request logic; routes call its async methods."""
 
     def __init__(self, config: ServerConfig, metrics: Metrics, embedder: ServedEmbedder | None = None,
-                 reranker: Scorer | None = None, index: IndexSearcher | None = None):
+                 reranker: Scorer | None = None, index: IndexSearcher | None = None, links: FileLinks | None = None):
         self.config = config
         self.metrics = metrics
         self.embedder = embedder
         self.reranker = reranker
         self.index = index
+        self.links = links  # links to records' files (the search page), when the server hands them out
         self.started = int(time.time())
         self.closing = False
         self.batchers: dict[str, Batcher] = {}
@@ -219,36 +223,52 @@ class Service:
         if self.index is None:
             raise APIError(404, "this server has no index; start it with --db DIR", code="index_not_loaded")
         if request.rerank:
+            if request.like is not None:
+                raise APIError(400, "rerank needs a query; more like this ranks by the stored vectors", param="rerank",
+                               code="invalid_request")
             self._need("rerank", "--reranker")
         index, config = self.index, self.config
         deadline = self.deadline()
         wanted = max(request.k, request.rerank_top) if request.rerank else request.k
         if wanted > config.max_items:
             raise limit_error("max_items", config.max_items, f"{wanted} results asked", "k")
-        f = request.filters
         try:
-            chosen = filters_of(f.modality if f else None, f.path if f else None)
+            chosen, min_score = search_filters(request.filters)
         except ValueError as e:
             raise APIError(400, str(e), param="filters", code="invalid_filters") from None
-        query = to_library(request.query)
-        instruction = request.instruction or index.meta.query_instruction
-        job, cost = await run_in_threadpool(self._query_job, query, instruction)
-        embedder = self.embedder
-        result = await self.run_job("embedding", [job], cost, deadline,
-                                    finish=lambda rows: embeddings_of(embedder, rows, index.meta.dim))
-        if result.failures:
-            first = result.failures[0]
-            error = first.error or InputError(first.cause, field=first.field)
-            raise from_input_error(error.located(field_prefix="query"), "query")
-        hits = await asyncio.wrap_future(index.search(result.rows[0], wanted, chosen))
-        tokens = sum(result.token_counts)
+        if request.like is not None:  # more like this: the record's stored vector, nothing to embed
+            try:
+                hits = await similar(index, int(request.like), wanted, chosen)
+            except LookupError as e:
+                raise APIError(404, str(e), param="like", code="record_not_found") from None
+            tokens = 0
+        else:
+            query = to_library(request.query)
+            instruction = request.instruction or index.meta.query_instruction
+            job, cost = await run_in_threadpool(self._query_job, query, instruction)
+            embedder = self.embedder
+            result = await self.run_job("embedding", [job], cost, deadline,
+                                        finish=lambda rows: embeddings_of(embedder, rows, index.meta.dim))
+            if result.failures:
+                first = result.failures[0]
+                error = first.error or InputError(first.cause, field=first.field)
+                raise from_input_error(error.located(field_prefix="query"), "query")
+            hits = await asyncio.wrap_future(index.search(result.rows[0], wanted, chosen))
+            tokens = sum(result.token_counts)
+        if min_score is not None:
+            hits = [h for h in hits if h.score >= min_score]
         not_reranked: list[dict[str, str]] = []
         if request.rerank and hits:
             hits, not_reranked, used = await self._rerank_hits(query, hits, request.k, deadline)
             tokens += used
         return {"object": "list", "model": self.names["embedding"],
-                "results": [h.to_json() for h in hits[:request.k]], "not_reranked": not_reranked,
+                "results": [self.hit_json(h) for h in hits[:request.k]], "not_reranked": not_reranked,
                 "usage": {"total_tokens": tokens}}
+
+    def hit_json(self, hit: Hit) -> dict[str, Any]:
+        """A result as JSON, with the links to its file and thumbnail when the server hands files out."""
+        out = hit.to_json()
+        return self.links.add_to(out, version=hit.record.content_hash) if self.links is not None else out
 
     def _query_job(self, query: Any, instruction: str) -> tuple[Any, int]:
         """The query's embedding job and its estimated cost (InputError -> 4xx naming `query`)."""
