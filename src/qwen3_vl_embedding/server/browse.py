@@ -22,7 +22,7 @@ from .index_search import IndexSearcher, filters_of
 
 GLOB_CHARS = re.compile(r"([*?\[])")
 MAX_FOLDERS = 2000  # folders listed by /v1/index (those holding the most files)
-FACTS_TTL = 30.0  # seconds the facts of an index are reused (it may be updated while served)
+FACTS_TTL = 300.0  # seconds before the facts of an index are gathered again (in the background)
 
 
 def folder_glob(folder: str) -> str:
@@ -79,16 +79,25 @@ async def similar(index: IndexSearcher, record_id: int, k: int, filters: Filters
 
 
 class IndexFacts:
-    """Counts per modality and the folders of an index, for the page's filters; kept FACTS_TTL seconds."""
+    """Counts per modality and the folders of an index, for the page's filters.
+
+    Gathered on the index's thread when the server starts, so the first page load finds them ready,
+    and again in the background once FACTS_TTL has passed (an index may be updated while it is served):
+    a request never waits for a refresh, it gets the facts gathered last."""
 
     def __init__(self, index: IndexSearcher):
         self.index = index
-        self._facts: tuple[float, dict] | None = None
+        self._made = time.monotonic()
+        self._future = index.submit(_facts)
 
     async def get(self) -> dict[str, Any]:
-        if self._facts is None or time.monotonic() - self._facts[0] > FACTS_TTL:
-            self._facts = (time.monotonic(), await asyncio.wrap_future(self.index.submit(_facts)))
-        return self._facts[1]
+        last = self._future
+        if last.done() and time.monotonic() - self._made > FACTS_TTL:
+            self._made = time.monotonic()
+            self._future = self.index.submit(_facts)
+            if last.exception() is None:
+                return last.result()
+        return await asyncio.wrap_future(self._future)
 
 
 def _facts(store) -> dict[str, Any]:

@@ -298,7 +298,7 @@ function card(r, position) {
   const img = node.querySelector("img");
   if (r.thumbnail) {
     img.addEventListener("load", () => img.classList.add("loaded"));
-    img.addEventListener("error", () => node.classList.add("missing"));
+    img.addEventListener("error", () => img.replaceWith(el("span", "thumb-missing", "No preview: the file may have moved")));
     img.src = r.thumbnail + "&size=small";
   } else {
     img.remove();
@@ -566,7 +566,7 @@ function bind() {
     els.dropOverlay.hidden = true;
     useImage(event.dataTransfer.files[0]);
   });
-  window.addEventListener("popstate", () => start(false));
+  window.addEventListener("popstate", () => { closeDetails(); start(false); });
 }
 
 async function start(first) {
