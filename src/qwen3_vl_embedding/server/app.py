@@ -85,9 +85,17 @@ def create_app(config: ServerConfig, *, embedder: Any = None, reranker: Any = No
     async def health():
         return service.health()
 
-    @app.get("/v1/models", response_model=ModelList, tags=["server"])
+    @app.get("/v1/models", response_model=ModelList, response_model_exclude_none=True, tags=["server"])
     async def models():
         return service.models()
+
+    @app.get("/v1/tokenizer", tags=["server"], response_class=Response,
+             responses={200: {"content": {"application/json": {}},
+                              "description": "the embedding model's tokenizer (tokenizers JSON)"}})
+    async def tokenizer():
+        from starlette.concurrency import run_in_threadpool
+
+        return Response(await run_in_threadpool(service.tokenizer), media_type="application/json")
 
     @app.get("/metrics", tags=["server"], response_class=Response,
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus metrics"}})

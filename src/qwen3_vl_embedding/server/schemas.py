@@ -165,12 +165,22 @@ class SearchResponse(BaseModel):
     usage: RerankUsage
 
 
+class ServerLimits(BaseModel):
+    max_items: int = Field(description="inputs per embedding request, documents per rerank request")
+    max_body_bytes: int
+    max_media_bytes: int = Field(description="per image or video source (a data URI's decoded bytes)")
+
+
 class ModelCard(BaseModel):
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "qvl"
     task: Literal["embedding", "rerank"]
+    dim: int | None = Field(None, description="embedding: the full embedding size")
+    default_instruction: str | None = Field(None, description="embedding: the instruction documents get")
+    max_pixels: int | None = Field(None, description="pixel budget of one image")
+    limits: ServerLimits | None = Field(None, description="what one request may hold on this server")
 
 
 class ModelList(BaseModel):

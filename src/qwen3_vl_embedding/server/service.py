@@ -91,8 +91,24 @@ class Service:
         return {"status": "stopping" if self.closing else "ok", "models": dict(self.names)}
 
     def models(self) -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": name, "object": "model", "created": self.started, "owned_by": "qvl",
-                                            "task": task} for task, name in self.names.items()]}
+        """The served models, with what a client embedding files through the server needs: the embedder's
+        size, document instruction and pixel budget, and the request limits (remote.RemoteEmbedder)."""
+        c = self.config
+        limits = {"max_items": c.max_items, "max_body_bytes": c.max_body_bytes, "max_media_bytes": c.max_media_bytes}
+        data = []
+        for task, name in self.names.items():
+            model = self.embedder if task == "embedding" else self.reranker
+            card = {"id": name, "object": "model", "created": self.started, "owned_by": "qvl", "task": task,
+                    "max_pixels": model.max_pixels, "limits": limits}
+            if task == "embedding":
+                card.update(dim=model.dim, default_instruction=model.default_instruction)
+            data.append(card)
+        return {"object": "list", "data": data}
+
+    def tokenizer(self) -> str:
+        """The embedder's fast tokenizer as JSON (how a remote indexer cuts texts into chunks of tokens)."""
+        self._need("embedding", "--model")
+        return self.embedder.text_tokenizer.to_str()
 
     def _need(self, task: str, option: str) -> None:
         if task not in self.batchers:
