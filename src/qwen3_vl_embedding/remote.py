@@ -219,8 +219,9 @@ class RemoteEmbedder:
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="qvl-remote") as pool:
             running: set[Future] = set()
 
-            def finished(block: bool) -> Iterator[tuple[int, np.ndarray]]:
-                while running and (block or len(running) >= self.concurrency):
+            def finished(drain: bool) -> Iterator[tuple[int, np.ndarray]]:
+                """Results of the requests done: all of them when `drain`, else until one more may be sent."""
+                while running and (drain or len(running) >= self.concurrency):
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in done:
                         running.discard(future)
@@ -229,7 +230,6 @@ class RemoteEmbedder:
                             self._fail(stats, failure, on_error)
                         stats.items += len(vectors)
                         yield from vectors
-                    block = False
 
             batch: list[tuple[int, dict | str]] = []
             size = 0

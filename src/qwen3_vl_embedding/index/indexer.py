@@ -241,15 +241,11 @@ class Indexer:
             file = self._begin(found, state)
             if file is None:
                 continue
-            if self._embedder is None:  # this file must be embedded: the model is needed from here on
-                try:
-                    self.embedder
-                except BaseException:
-                    self._due = [d for d in self._due if d[0].path != found.path]  # nothing of it was written
-                    raise
             try:
+                if found.modality in ("pdf", "text") and found.size:
+                    self._need_model(found)  # its pixel budget or tokenizer splits the file
                 units = ingest.units(found, self.options.ingest,
-                                     self.embedder.text_tokenizer if found.modality == "text" else None)
+                                     self.embedder.text_tokenizer if found.modality == "text" and found.size else None)
             except UnitError as e:
                 self._fail(file, str(e))
                 continue
@@ -258,11 +254,21 @@ class Indexer:
                 if record_id(found.path, found.modality, unit.number) in existing:
                     file.stored += 1
                     continue
+                self._need_model(found)
                 self._pending[position] = (file, unit)
                 position += 1
                 yield unit.input
             file.expected = len(units) - file.stored
             self._open.append(file)
+
+    def _need_model(self, found: Found) -> None:
+        """Load the model for a file that must be embedded; if it cannot load, the file's state is not written."""
+        if self._embedder is None:
+            try:
+                self.embedder
+            except BaseException:
+                self._due = [d for d in self._due if d[0].path != found.path]
+                raise
 
     def _begin(self, found: Found, state: FileState | None) -> _File | None:
         """Hash the file; None when it is unchanged, else record it as being indexed."""

@@ -86,6 +86,8 @@ class SqliteStore(Store):
         self._in_tx = False
         self._lock: WriterLock | None = None
         self._ann: tuple[str, AnnIndex] | None = None  # (file name, index) cached by readers
+        self._made_folder = False  # a new index's folder, removed again if it never gets its metadata
+        self._pending = False  # created without metadata, not initialized yet
         db = os.path.join(self.location, DB_FILE)
         if not self.exists(self.location):
             if meta is None and not (write and create):
@@ -99,6 +101,7 @@ class SqliteStore(Store):
             if others:
                 raise StoreError(f"--db {folder} is a folder with other files in it; an index needs a folder of its "
                                  f"own: pass a new path such as {os.path.join(folder, '.qvl-index')}")
+            self._made_folder = not os.path.isdir(self.location)
             os.makedirs(self.location, exist_ok=True)
         if write:
             self._lock = WriterLock(os.path.join(self.location, LOCK_FILE), self.location).acquire()
@@ -115,6 +118,7 @@ class SqliteStore(Store):
                 if not self._has_date():  # an index written before records kept their date
                     self.conn.execute("ALTER TABLE records ADD COLUMN date REAL")
                 self.meta = self._load_meta(meta)
+                self._pending = self.meta is None
                 self.conn.execute("COMMIT")
             else:
                 self.meta = self._load_meta(None)
@@ -126,6 +130,20 @@ class SqliteStore(Store):
         except BaseException:
             self.close()
             raise
+
+    def _discard(self) -> None:
+        """Remove what opening a new index made (with the lock still held)."""
+        names = [DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm"] + ([LOCK_FILE] if self._made_folder else [])
+        for name in names:
+            try:
+                os.unlink(os.path.join(self.location, name))
+            except OSError:
+                pass
+        if self._made_folder:
+            try:
+                os.rmdir(self.location)
+            except OSError:
+                pass
 
     def _has_date(self) -> bool:
         return any(row[1] == "date" for row in self.conn.execute("PRAGMA table_info(records)"))
@@ -167,6 +185,7 @@ class SqliteStore(Store):
         self._write().execute("INSERT INTO meta VALUES ('index', ?)", (json.dumps(meta.to_json()),))
         self.commit()
         self.meta = meta
+        self._pending = False
 
     def value(self, key: str, default: Any = None) -> Any:
         found = self._get(f"value:{key}")
@@ -522,6 +541,7 @@ class SqliteStore(Store):
                 "ann": ({**ann, "pending_changes": pending} if ann else None)}
 
     def close(self) -> None:
+        """Commit, release the writer lock; a new index that never got its metadata is removed again."""
         conn = self.conn
         if conn is not None:
             try:
@@ -531,6 +551,8 @@ class SqliteStore(Store):
             finally:
                 conn.close()
                 self.conn = None
+        if self._lock is not None and self._pending:
+            self._discard()
         if self._lock is not None:
             self._lock.release()
             self._lock = None
