@@ -18,6 +18,8 @@ from qwen3_vl_embedding.index.indexing import open_for_indexing
 
 from media_factory import scene
 
+REAL_LOAD = cli_common.load_embedder  # before the module's `qvl` fixture replaces it
+
 
 class Loads:
     """Stands in for cli.common.load_embedder: records each call and refuses to load anything."""
@@ -31,7 +33,7 @@ class Loads:
 
 
 def qvl_plain(*argv: str, env: dict | None = None):
-    """`qvl` in-process with the real loading path (nothing patched); (code, stdout, stderr)."""
+    """`qvl` in-process, without the module's `qvl` runner; (code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as mp:
         for key, value in (env or {}).items():
@@ -180,3 +182,22 @@ def test_a_new_index_with_nothing_to_embed_loads_no_model_and_leaves_nothing(tmp
     code, out, err = qvl_plain("index", str(root), "--db", str(tmp_path / "db"))
     assert code == 2 and "skipped" in err and "no index made yet" in out
     assert loads.calls == [] and not os.path.exists(tmp_path / "db")
+
+
+def test_a_missing_model_is_explained_in_command_line_terms(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli_common, "load_embedder", REAL_LOAD)
+    (tmp_path / "a.txt").write_text("kites " * 30)
+    code, _, err = qvl_plain("index", str(tmp_path / "a.txt"), "--db", str(tmp_path / "db"),
+                             "--model", "nobody/no-such-model", env={"HF_HUB_OFFLINE": "1"})
+    assert code == 1 and "--model ./models/no-such-model (or set QVL_MODEL=./models/no-such-model)" in err
+    assert "model_name_or_path" not in err and not os.path.exists(tmp_path / "db")
+
+
+def test_serve_db_uses_the_recorded_model(folder, tmp_path, qvl, tiny_model_dir):
+    from qwen3_vl_embedding.cli.serve import _index_model
+
+    db = str(tmp_path / "db")
+    assert qvl("index", str(folder), "--db", db, "-q").code == 2
+    assert _index_model(db, None) == tiny_model_dir and _index_model(db, "other/model") == "other/model"
+    with pytest.raises(ValueError, match="no index there"):
+        _index_model(str(tmp_path / "nothing"), None)

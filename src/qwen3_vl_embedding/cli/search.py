@@ -15,12 +15,13 @@ examples:
   qvl search --image query.jpg -k 20 --db ~/qvl-index
   qvl search "the slide with the revenue chart" --filter modality=pdf --rerank
   qvl search "goal" --filter modality=video --filter 'path=matches/*' --json
-  qvl search "2:golden retriever" --add ./pool.jpg --subtract fruit     # query arithmetic
-  qvl search "birthday cake" --after 2023-01-01 --before 2024 --sort date -f | xargs feh
+  qvl search "golden retriever" --add 0.5:./pool.jpg --subtract fruit     # query arithmetic
+  qvl search "birthday cake" --after 2023-01-01 --before 2024 --sort date -f | xargs -r -d '\n' ls -l
 
 --add/--subtract QUERY (repeatable): QUERY is a text, or a file (its vector when the index holds it, else
-its embedding as a document), with an optional W: weight (--add 0.5:./pool.jpg). The combined vector is
-normalised; files used as queries are left out of the results.
+its embedding as a document), with an optional W: weight (--add 0.5:./pool.jpg); the main query has weight
+1. The combined vector is normalised; files used as queries (--image and --video too) are left out of the
+results.
 {RESULTS_HELP}
 --json prints a list of {{"path", "score", "modality", "page" (PDF, from 1), "start"/"end" (video, seconds),
 "chunk" (text, from 0), "text" (text chunks), "similarity" (with --rerank), "date" (ISO 8601), "id"}}.
