@@ -22,12 +22,14 @@ import os
 import re
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 
-from .batching import Failure, RunStats
 from .errors import InputError, LimitError, Qwen3VLError
+
+if TYPE_CHECKING:
+    from .batching import Failure, RunStats
 
 DEFAULT_TIMEOUT = 600.0
 _PARAM = re.compile(r"input\[(\d+)\](?:\.(.*))?")
@@ -197,7 +199,7 @@ class RemoteEmbedder:
         (embeddings, failures) tuple, failed rows NaN."""
         if precision != "float32":
             raise ValueError("a RemoteEmbedder returns float32 vectors; quantise them with qwen3_vl_embedding.quantize")
-        stats = RunStats()
+        stats = _Stats()
         rows = dict(self.iter_embed(inputs, dim=dim, instruction=instruction, on_error=on_error, stats=stats))
         n = max([*rows, *(f.index for f in stats.failures)], default=-1) + 1
         out = np.full((n, dim or self.dim), np.nan, np.float32)
@@ -212,7 +214,7 @@ class RemoteEmbedder:
         max_batch_tokens, ...) are the server's business and ignored here."""
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-        stats = stats if stats is not None else RunStats()
+        stats = stats if stats is not None else _Stats()
         started = time.perf_counter()
         per_request = max(1, min(self.max_items, batch_size or self.max_items))
         budget = int(self.max_body_bytes * 0.9) - 1024
@@ -240,7 +242,7 @@ class RemoteEmbedder:
                                           f"(qvl serve --max-body-mb raises it)")
                 if wire.problem is not None:
                     field, cause = wire.problem
-                    self._fail(stats, Failure(pos, field, cause, LimitError(cause, index=pos, field=field)), on_error)
+                    self._fail(stats, _failure(pos, field, cause, LimitError(cause, index=pos, field=field)), on_error)
                     continue
                 if batch and (len(batch) >= per_request or size + wire.size > budget):
                     running.add(pool.submit(self._send, batch, dim, instruction))
@@ -293,7 +295,7 @@ class RemoteEmbedder:
             cause = error.get("message", "refused by the server")
             cause = cause.split(": ", 1)[1] if cause.startswith("input[") and ": " in cause else cause
             kind = LimitError if error.get("code") == "limit_exceeded" else InputError
-            failures.append(Failure(pos, found.group(2), cause, kind(cause, index=pos, field=found.group(2))))
+            failures.append(_failure(pos, found.group(2), cause, kind(cause, index=pos, field=found.group(2))))
             batch = batch[:i] + batch[i + 1:]
         return [], failures
 
@@ -302,6 +304,23 @@ class RemoteEmbedder:
 
     def __repr__(self) -> str:
         return f"RemoteEmbedder({self.url!r}, model={self._name!r}, dim={self._dim})"
+
+
+class _Stats:
+    """What `iter_embed` counts when the caller passes no RunStats (the same fields it writes)."""
+
+    def __init__(self):
+        self.items = self.failed = 0
+        self.seconds = 0.0
+        self.failures: list = []
+
+
+def _failure(index: int, field: str | None, cause: str, error: InputError) -> "Failure":
+    """A `batching.Failure`, imported only when an input fails: batching imports torch, which a client of a
+    server does not otherwise need (`qvl search --server` starts in a fraction of the time)."""
+    from .batching import Failure
+
+    return Failure(index, field, cause, error)
 
 
 def _error(response: Any) -> dict:

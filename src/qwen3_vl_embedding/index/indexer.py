@@ -28,7 +28,6 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..batching import RunStats
 from ..contracts import Embedder
 from . import ingest
 from .ingest import Found, IngestOptions, Problem, UnitError
@@ -209,7 +208,6 @@ class Indexer:
         return todo
 
     def _embed(self, todo: list[tuple[Found, FileState | None]]) -> None:
-        stats = RunStats()
         seen_failures = 0
         t0 = time.perf_counter()
         inputs = self._inputs(todo)
@@ -218,6 +216,9 @@ class Indexer:
             self._write_states()
             self._settle()
             return
+        from ..batching import RunStats  # (imports torch: not done by a run that embeds nothing)
+
+        stats = RunStats()
         for pos, vector in self.embedder.iter_embed(
                 itertools.chain([first], inputs), dim=self.meta.dim, instruction=self.meta.document_instruction,
                 on_error="skip", show_progress=False, stats=stats,
@@ -296,7 +297,7 @@ class Indexer:
                       self.meta.model, self.meta.document_instruction, self.meta.dim, unit.page, unit.start,
                       unit.end, unit.chunk, unit.text, file.date)
 
-    def _failures(self, stats: RunStats, seen: int) -> int:
+    def _failures(self, stats: Any, seen: int) -> int:
         for failure in stats.failures[seen:]:
             file, _ = self._pending.pop(failure.index)
             file.failures.append(failure.cause)
