@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from .common import (EXIT_OK, RESULTS_HELP, add_db_option, add_result_options, add_server_option, db_location,
-                     index_embedder, load_reranker, print_hits, result_filters, select_hits)
+                     index_embedder, load_reranker, print_hits, result_filters, select_hits, status)
 
 EPILOG = f"""\
 examples:
@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         wanted = max(args.top_k, args.rerank_top) if args.rerank else args.top_k
         hits = retrieval.search_excluding(store, vector, wanted, filters, exclude_paths=own_files, nprobe=args.nprobe)
     if args.rerank and hits:
+        status(args, f"qvl: loading reranker {args.reranker} ...")
         hits, failed = retrieval.rerank(load_reranker(args), query, hits, args.top_k)
         for hit, reason in failed:
             print(f"qvl: could not rerank {display_path(hit.record.path)} ({hit.record.locator() or 'image'}): "
