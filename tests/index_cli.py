@@ -61,6 +61,13 @@ def qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir):
         yield run
 
 
+@pytest.fixture(scope="module")
+def qvl(embedder, reranker, tiny_model_dir, tiny_untied_dir):
+    """`qvl` in-process with the session's tiny models (module-scoped: import it into a test module)."""
+    with qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir) as run:
+        yield run
+
+
 def count_records(db: str) -> int:
     """Records in an embedded index, read straight from SQLite (0 before it exists)."""
     try:

@@ -9,7 +9,7 @@ import os
 import sqlite3
 
 import pytest
-from index_cli import qvl_runner
+from index_cli import qvl  # noqa: F401 (the fixture)
 
 from qwen3_vl_embedding.cli import common as cli_common
 from qwen3_vl_embedding.cli import main
@@ -44,12 +44,6 @@ def qvl_plain(*argv: str, env: dict | None = None):
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(list(argv))
     return code, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture(scope="module")
-def qvl(embedder, reranker, tiny_model_dir, tiny_untied_dir):
-    with qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir) as run:
-        yield run
 
 
 @pytest.fixture()

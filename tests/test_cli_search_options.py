@@ -7,7 +7,7 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from index_cli import qvl_runner
+from index_cli import qvl  # noqa: F401 (the fixture)
 from PIL import Image
 
 from media_factory import scene
@@ -22,12 +22,6 @@ def photo(path, seed: int, taken: str | None = None) -> None:
     if taken:
         exif.get_ifd(0x8769)[36867] = taken  # DateTimeOriginal, as a camera writes it
     scene(96, 72, seed).save(path, exif=exif.tobytes(), quality=92)
-
-
-@pytest.fixture(scope="module")
-def qvl(embedder, reranker, tiny_model_dir, tiny_untied_dir):
-    with qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir) as run:
-        yield run
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import os
 import shutil
 
 import pytest
-from index_cli import qvl_runner
+from index_cli import qvl  # noqa: F401 (the fixture)
 from index_corpus import make_corpus
 from PIL import Image
 
@@ -15,12 +15,6 @@ from qwen3_vl_embedding.index import open_store
 # With random weights every picture embeds close to every other (cosine about 0.98), so the tests use a
 # threshold between distinct scenes (at most 0.996 here) and copies (0.999 and above).
 COPIES = "0.998"
-
-
-@pytest.fixture(scope="module")
-def qvl(embedder, reranker, tiny_model_dir, tiny_untied_dir):
-    with qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir) as run:
-        yield run
 
 
 @pytest.fixture(scope="module")

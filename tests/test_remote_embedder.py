@@ -8,7 +8,7 @@ import sqlite3
 import httpx
 import numpy as np
 import pytest
-from index_cli import qvl_runner
+from index_cli import qvl  # noqa: F401 (the fixture)
 from index_corpus import make_corpus
 from PIL import Image
 from server_fixtures import RunningServer, cached_models
@@ -16,12 +16,6 @@ from server_fixtures import RunningServer, cached_models
 from qwen3_vl_embedding.remote import RemoteEmbedder
 
 SPLIT = ["--chunk-tokens", "64", "--chunk-overlap", "8"]
-
-
-@pytest.fixture(scope="module")
-def qvl(embedder, reranker, tiny_model_dir, tiny_untied_dir):
-    with qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir) as run:
-        yield run
 
 
 def start(tiny_model_dir, **limits) -> RunningServer:
