@@ -7,7 +7,7 @@ Modules: config (ServerConfig, the media policy it implies), schemas (pydantic, 
 batcher (merges concurrent requests into shared passes of the library's batching loop), service
 (requests -> library inputs -> responses, /v1/search included), jobs (the routes' shared helpers:
 limits, encodings, orderings, heads on the worker), index_search (the index a server searches),
-guard (auth, body limit, metrics, last-resort errors), errors (OpenAI's error shape), metrics
+guard (auth, body limit, metrics, last-resort errors), errors (each ecosystem's error shape), metrics
 (Prometheus), app (the routes).
 FastAPI and uvicorn are imported only when an app is built.
 """
