@@ -278,3 +278,20 @@ def test_cohere_errors_carry_the_message(co2, server):
     with pytest.raises(cohere.errors.UnauthorizedError) as info:
         bad_key.embed(model="m", texts=["x"], input_type="search_document", embedding_types=["float"])
     assert "API key" in info.value.body["message"]
+
+
+# the documentation --------------------------------------------------------------------------------
+def test_the_python_snippets_of_the_clients_section_run(server, cl100k):
+    """docs/server.md's client snippets, as written, against the test server (its port and key; the test
+    model has 256 dimensions, so 512 becomes 128)."""
+    import os
+    import re
+
+    doc = open(os.path.join(os.path.dirname(__file__), "..", "docs", "server.md")).read()
+    section = doc[doc.index("## Clients"):doc.index("### Tasks as instructions")]
+    snippets = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(snippets) >= 5
+    for code in snippets:
+        code = (code.replace("http://127.0.0.1:8000", server.url).replace('"unused"', repr(API_KEY))
+                .replace("=512", "=128"))
+        exec(compile(code, "docs/server.md", "exec"), {})  # raises if a snippet fails
