@@ -251,3 +251,18 @@ def test_error_shapes_by_route(server, http):
     assert set(httpx.post(f"{server.url}/v1/embed", json={}, trust_env=False).json()) == {"message"}
     openai = http.post("/v1/embeddings", json={"input": 5})
     assert set(openai.json()) == {"error"}
+
+
+def test_vllm_conversations_in_input(http, lib):
+    embedder, _ = lib
+    one = [{"role": "system", "content": "Find it."}, {"role": "user", "content": "a cat"}]
+    close(vectors(ok(http.post("/v1/embeddings", json={"input": one}))),
+          embedder.embed([{"text": "a cat", "instruction": "Find it."}]))
+    batched = ok(http.post("/v1/embeddings", json={"input": [one, [{"role": "user", "content": "a dog"}]]}))
+    close(vectors(batched), embedder.embed([{"text": "a cat", "instruction": "Find it."}, "a dog"]))
+
+
+def test_object_documents_without_rank_fields_say_what_to_send(http):
+    r = http.post("/v1/rerank", json={"query": "q", "documents": ["a", {"text": "b", "id": 7}]})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "documents[1]"
+    assert "rank_fields" in r.json()["message"] and "['id']" in r.json()["message"]

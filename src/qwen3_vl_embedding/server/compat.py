@@ -19,6 +19,7 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from ..index.store import QUERY_INSTRUCTION
+from ..inputs import ITEM_KEYS
 from ..quantize import quantize
 from ..recipes.classification import KNN_INSTRUCTION
 from ..recipes.clustering import CLUSTER_INSTRUCTION
@@ -80,6 +81,16 @@ def rank_field_documents(documents: list, rank_fields: list[str], param: str = "
                            code="invalid_input")
         out.append("\n".join(lines))
     return out
+
+
+def check_object_documents(documents: list, param: str = "documents") -> None:
+    """Without rank_fields, an object document must be an item: say how to rank other objects (Cohere v1)."""
+    for i, doc in enumerate(documents):
+        unknown = sorted(set(doc) - ITEM_KEYS) if isinstance(doc, dict) else []
+        if unknown:
+            raise APIError(400, f"{param}[{i}]: unknown keys {unknown}; an item takes {sorted(ITEM_KEYS)}, and "
+                                "objects of other fields are ranked with rank_fields (for example [\"text\"])",
+                           param=f"{param}[{i}]", code="invalid_input")
 
 
 # unknown fields --------------------------------------------------------------------------------------

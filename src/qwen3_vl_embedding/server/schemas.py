@@ -84,12 +84,23 @@ def _one_or_many_conversations(value: Any) -> Any:
     return [value] if isinstance(value, list) and value and not isinstance(value[0], list) else value
 
 
+def _is_conversation(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) for m in value)
+
+
+def conversations_in(value: Any) -> bool:
+    """vLLM also takes a conversation (or a list of them) in `input`: messages with a `role`."""
+    return _is_conversation(value) or (isinstance(value, list) and bool(value) and all(map(_is_conversation, value)))
+
+
 EmbeddingType = Literal["float", "base64", "int8", "uint8", "binary", "ubinary"]
 
 
 class EmbeddingRequest(BaseModel):
     """OpenAI's embeddings request, plus `instruction` (applies to inputs that set none), vLLM's `messages`
-    (one conversation or a list of them), Jina's `task` and `embedding_type`, Cohere's `input_type`.
+    (one conversation or a list of them; in `input` too, as vLLM takes them), Jina's `task` and
+    `embedding_type`, Cohere's `input_type`.
     `input` may also be OpenAI's token ids (read as tiktoken's cl100k_base, as OpenAI's clients send them)."""
 
     model_config = _TOLERANT
@@ -111,6 +122,8 @@ class EmbeddingRequest(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _token_id_input(cls, data: Any, handler):
+        if isinstance(data, dict) and "messages" not in data and conversations_in(data.get("input")):
+            data = {**data, "messages": data["input"], "input": None}
         ids = token_ids_of(data.get("input")) if isinstance(data, dict) else None
         if ids is None:
             return handler(data)

@@ -25,7 +25,8 @@ from ..pooling import check_dim
 from ..ranking import reorder
 from ..truncation import truncate_item
 from .batcher import Batcher, Closed, JobResult, QueueFull
-from .compat import check_vector_types, encode_vectors, openai_inputs, rank_field_documents
+from .compat import (check_object_documents, check_vector_types, encode_vectors, openai_inputs,
+                     rank_field_documents)
 from .config import ServerConfig
 from .errors import APIError, from_input_error, limit_error, query_error
 from .index_search import IndexSearcher, filters_of, rerank_document
@@ -189,7 +190,11 @@ class Service:
         """A rerank request (Cohere v1/v2, Jina, vLLM) -> its response body, results best first."""
         self._need("rerank", "--reranker")
         documents = [to_library(d) for d in request.documents]
-        texts = rank_field_documents(documents, request.rank_fields) if request.rank_fields else documents
+        if request.rank_fields:
+            texts = rank_field_documents(documents, request.rank_fields)
+        else:
+            check_object_documents(documents)
+            texts = documents
         scored = await self.rerank_inputs(to_library(request.query), texts, request.instruction,
                                           max_tokens_per_doc=request.max_tokens_per_doc)
         results = []
