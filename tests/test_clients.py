@@ -295,3 +295,18 @@ def test_the_python_snippets_of_the_clients_section_run(server, cl100k):
         code = (code.replace("http://127.0.0.1:8000", server.url).replace('"unused"', repr(API_KEY))
                 .replace("=512", "=128"))
         exec(compile(code, "docs/server.md", "exec"), {})  # raises if a snippet fails
+
+
+def test_langchain_batches_over_the_servers_limit_get_a_message_naming_chunk_size(server, lib, cl100k):
+    import openai
+    from langchain_openai import OpenAIEmbeddings
+
+    embedder, _ = lib
+    limit = server.app.state.service.config.max_items
+    texts = [f"text number {i}" for i in range(limit + 1)]
+    emb = OpenAIEmbeddings(base_url=f"{server.url}/v1", api_key=API_KEY, max_retries=0)  # chunk_size 1000
+    with pytest.raises(openai.APIStatusError) as info:
+        emb.embed_documents(texts)
+    assert info.value.status_code == 413 and f"chunk_size={limit}" in str(info.value)
+    fixed = OpenAIEmbeddings(base_url=f"{server.url}/v1", api_key=API_KEY, chunk_size=limit)
+    close(fixed.embed_documents(texts), embedder.embed(texts))

@@ -158,7 +158,10 @@ class Service:
             raise APIError(400, f"{param} is empty; send a string or a list of inputs", param=param,
                            code="invalid_input")
         if len(inputs) > self.config.max_items:
-            raise limit_error("max_items", self.config.max_items, f"{len(inputs)} inputs in one request", param)
+            n = self.config.max_items  # LangChain's OpenAIEmbeddings sends up to 1000 per request by default
+            raise limit_error("max_items", n, f"{len(inputs)} inputs in one request; send at most {n} per request "
+                              f"(LangChain's OpenAIEmbeddings: chunk_size={n}) or start the server with a larger "
+                              "--max-items", param)
         if len(inputs) <= INLINE_TEXTS and all(isinstance(x, str) for x in inputs):
             # tokenising a few texts costs less than a thread hop and blocks the loop for under a millisecond
             jobs, cost = self._embedding_jobs(inputs, instruction, param)
