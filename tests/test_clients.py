@@ -131,6 +131,11 @@ def test_llamaindex_openai_like_embedding(server, lib):
     close(emb.get_query_embedding("cats"), embedder.embed(["cats"])[0])
     dims = OpenAILikeEmbedding(model_name="m", api_base=f"{server.url}/v1", api_key=API_KEY, dimensions=64)
     close(dims.get_text_embedding("short"), embedder.embed(["short"], dim=64)[0])
+    import openai
+
+    bad = OpenAILikeEmbedding(model_name="m", api_base=f"{server.url}/v1", api_key=API_KEY, dimensions=3)
+    with pytest.raises(openai.BadRequestError, match="dimensions must be an integer from 64"):
+        bad.get_text_embedding("x")  # not retried: the message reaches the caller at once
 
 
 # openai ---------------------------------------------------------------------------------------------

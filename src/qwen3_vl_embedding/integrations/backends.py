@@ -11,6 +11,7 @@ import asyncio
 import base64
 import mimetypes
 import os
+import threading
 from typing import Any, Sequence
 
 import httpx
@@ -26,6 +27,7 @@ class LocalBackend:
 
     def __init__(self, embedder: Embedder):
         self.embedder = embedder
+        self._lock = threading.Lock()  # async callers run embed on threads: one call at a time on the model
 
     @property
     def name(self) -> str:
@@ -34,7 +36,8 @@ class LocalBackend:
     def embed(self, inputs: Sequence[Any], instruction: str | None = None, dim: int | None = None) -> list[list[float]]:
         if not inputs:
             return []
-        return self.embedder.embed(list(inputs), dim=dim, instruction=instruction).tolist()
+        with self._lock:
+            return self.embedder.embed(list(inputs), dim=dim, instruction=instruction).tolist()
 
     async def aembed(self, inputs: Sequence[Any], instruction: str | None = None,
                      dim: int | None = None) -> list[list[float]]:
