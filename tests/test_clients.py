@@ -236,6 +236,19 @@ def test_cohere_int8_without_calibration_is_a_readable_400(co2):
     assert "calibration" in str(info.value)
 
 
+def test_cohere_int8_and_uint8_with_a_calibrated_embedder(co2, lib, monkeypatch):
+    embedder, _ = lib
+    from qwen3_vl_embedding.quantize import QuantRanges
+
+    ranges = QuantRanges.from_embeddings(embedder.embed(["calibration one", "calibration two", "a third text"]))
+    monkeypatch.setattr(embedder, "quant_ranges", ranges)  # what `calibrate` leaves on a served embedder
+    response = co2.embed(model="m", texts=TEXTS, input_type="search_document", embedding_types=["int8", "uint8"])
+    for kind in ("int8", "uint8"):
+        got = np.asarray(getattr(response.embeddings, kind))
+        np.testing.assert_array_equal(got, embedder.embed(TEXTS, precision=kind, ranges=ranges))
+    assert np.asarray(response.embeddings.int8).min() >= -128 and np.asarray(response.embeddings.uint8).max() <= 255
+
+
 def test_cohere_v1_rerank_tolerates_its_optional_fields(co1, lib):
     _, reranker = lib
     docs = ["the cat sat on the mat", "stock prices", "a kitten"]

@@ -115,9 +115,6 @@ _SHOWN = 20
 
 
 # vector encodings ------------------------------------------------------------------------------------
-VECTOR_TYPES = ("float", "base64", "int8", "uint8", "binary", "ubinary")
-
-
 def check_vector_types(kinds: Iterable[str], ranges: Any, param: str) -> None:
     """Refuse int8/uint8 before any work when the server's embedder has no calibration ranges."""
     for kind in kinds:
