@@ -9,26 +9,14 @@ import sys
 import numpy as np
 import pytest
 
-from server_fixtures import API_KEY, data_uri, png_bytes, start_main_server
+from client_server import lib, server  # noqa: F401 - fixtures
+from server_fixtures import API_KEY, data_uri, png_bytes
 from tiktoken_cache import offline_cl100k
 
 from qwen3_vl_embedding.index.store import QUERY_INSTRUCTION
 from qwen3_vl_embedding.recipes.clustering import CLUSTER_INSTRUCTION
 
 TEXTS = ["a cat on a mat", "the stock market fell sharply today", "x"]
-
-
-@pytest.fixture(scope="module")
-def server(tiny_untied_dir, media, tmp_path_factory):
-    running = start_main_server(str(tmp_path_factory.getbasetemp()), media, tiny_untied_dir)
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def lib(server):
-    service = server.app.state.service
-    return service.embedder, service.reranker
 
 
 @pytest.fixture

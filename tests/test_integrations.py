@@ -8,24 +8,12 @@ import io
 import numpy as np
 import pytest
 
-from server_fixtures import API_KEY, data_uri, png_bytes, start_main_server
+from client_server import lib, server  # noqa: F401 - fixtures
+from server_fixtures import API_KEY, data_uri, png_bytes
 
 from qwen3_vl_embedding.index.store import QUERY_INSTRUCTION
 
 TEXTS = ["a cat on a mat", "quarterly earnings fell"]
-
-
-@pytest.fixture(scope="module")
-def server(tiny_untied_dir, media, tmp_path_factory):
-    running = start_main_server(str(tmp_path_factory.getbasetemp()), media, tiny_untied_dir)
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def served(server):
-    """The server's own embedder (vectors from the server are compared with it)."""
-    return server.app.state.service.embedder
 
 
 @pytest.fixture(scope="module")
@@ -47,34 +35,31 @@ def close(got, want):
     np.testing.assert_allclose(np.asarray(got, dtype=np.float32), np.asarray(want, dtype=np.float32), atol=1e-4)
 
 
-def langchain_pairs(embedder, server):
-    from qwen3_vl_embedding.integrations.langchain import Qwen3VLEmbeddings
-
-    return [(Qwen3VLEmbeddings(embedder), embedder),
-            (Qwen3VLEmbeddings("qvl-test-embedding", base_url=f"{server.url}/v1", api_key=API_KEY),
-             server.app.state.service.embedder)]
-
-
-def test_langchain_in_process_and_over_http(embedder, server, photo, photo_uri):
+def test_langchain_in_process_and_over_http(embedder, server, lib, photo, photo_uri):
     from langchain_core.embeddings import Embeddings
 
-    for emb, lib in langchain_pairs(embedder, server):
+    from qwen3_vl_embedding.integrations.langchain import Qwen3VLEmbeddings
+
+    served, _ = lib
+    for emb, model in [(Qwen3VLEmbeddings(embedder), embedder),
+                     (Qwen3VLEmbeddings("qvl-test-embedding", base_url=f"{server.url}/v1", api_key=API_KEY), served)]:
         assert isinstance(emb, Embeddings)
-        close(emb.embed_documents(TEXTS), lib.embed(TEXTS))
-        close(emb.embed_query("cats"), lib.embed(["cats"], instruction=QUERY_INSTRUCTION)[0])
-        close(emb.embed_image([photo]), lib.embed([{"image": photo_uri}]))
+        close(emb.embed_documents(TEXTS), model.embed(TEXTS))
+        close(emb.embed_query("cats"), model.embed(["cats"], instruction=QUERY_INSTRUCTION)[0])
+        close(emb.embed_image([photo]), model.embed([{"image": photo_uri}]))
 
         def items(image):
             return [{"text": "a caption", "image": image},
                     {"content": [{"type": "text", "text": "in order"}, {"type": "image", "image": image}]}]
 
         close(emb.embed_items(items(photo), instruction="Find the photo."),
-              lib.embed(items(photo_uri), instruction="Find the photo."))
-        close(asyncio.run(emb.aembed_documents(TEXTS)), lib.embed(TEXTS))
-        close(asyncio.run(emb.aembed_query("dogs")), lib.embed(["dogs"], instruction=QUERY_INSTRUCTION)[0])
+              model.embed(items(photo_uri), instruction="Find the photo."))
+        close(asyncio.run(emb.aembed_documents(TEXTS)), model.embed(TEXTS))
+        close(asyncio.run(emb.aembed_query("dogs")), model.embed(["dogs"], instruction=QUERY_INSTRUCTION)[0])
 
 
-def test_langchain_dim_and_instructions(server, served):
+def test_langchain_dim_and_instructions(server, lib):
+    served, _ = lib
     from qwen3_vl_embedding.integrations.langchain import Qwen3VLEmbeddings
 
     emb = Qwen3VLEmbeddings(base_url=server.url, api_key=API_KEY, dim=64, query_instruction="Find it.",
@@ -83,24 +68,25 @@ def test_langchain_dim_and_instructions(server, served):
     close(emb.embed_query("q"), served.embed(["q"], dim=64, instruction="Find it.")[0])
 
 
-def test_llamaindex_in_process_and_over_http(embedder, server, served, photo, photo_uri):
+def test_llamaindex_in_process_and_over_http(embedder, server, lib, photo, photo_uri):
+    served, _ = lib
     from llama_index.core.embeddings import MultiModalEmbedding
 
     from qwen3_vl_embedding.integrations.llamaindex import Qwen3VLMultiModalEmbedding
 
     with open(photo, "rb") as f:
         raw = f.read()
-    for emb, lib in [(Qwen3VLMultiModalEmbedding(embedder), embedder),
+    for emb, model in [(Qwen3VLMultiModalEmbedding(embedder), embedder),
                      (Qwen3VLMultiModalEmbedding(base_url=server.url, api_key=API_KEY), served)]:
         assert isinstance(emb, MultiModalEmbedding)
-        close(emb.get_text_embedding(TEXTS[0]), lib.embed(TEXTS[:1])[0])
-        close(emb.get_text_embedding_batch(TEXTS), lib.embed(TEXTS))
-        close(emb.get_query_embedding("cats"), lib.embed(["cats"], instruction=QUERY_INSTRUCTION)[0])
-        want = lib.embed([{"image": photo_uri}])[0]
+        close(emb.get_text_embedding(TEXTS[0]), model.embed(TEXTS[:1])[0])
+        close(emb.get_text_embedding_batch(TEXTS), model.embed(TEXTS))
+        close(emb.get_query_embedding("cats"), model.embed(["cats"], instruction=QUERY_INSTRUCTION)[0])
+        want = model.embed([{"image": photo_uri}])[0]
         close(emb.get_image_embedding(photo), want)
         close(emb.get_image_embedding(io.BytesIO(raw)), want)
         close(emb.get_image_embedding_batch([photo, photo_uri]), [want, want])
-        close(asyncio.run(emb.aget_query_embedding("dogs")), lib.embed(["dogs"], instruction=QUERY_INSTRUCTION)[0])
+        close(asyncio.run(emb.aget_query_embedding("dogs")), model.embed(["dogs"], instruction=QUERY_INSTRUCTION)[0])
         close(asyncio.run(emb.aget_image_embedding(photo)), want)
 
 

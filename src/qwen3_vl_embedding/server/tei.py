@@ -46,7 +46,8 @@ async def rerank(service: Any, body: Any) -> list[dict[str, Any]]:
 
 
 def info(service: Any) -> dict[str, Any]:
-    """TEI's /info: the served model (the embedder, else the reranker) and the server's limits."""
+    """TEI's /info: the served model (the embedder, else the reranker) and the server's limits; the fields
+    this server has no counterpart for (model_sha, tokenization_workers...) are null."""
     task = "embedding" if "embedding" in service.names else "rerank"
     model = service.embedder if task == "embedding" else service.reranker
     runtime = getattr(model, "runtime", None)
@@ -58,4 +59,4 @@ def info(service: Any) -> dict[str, Any]:
             "model_type": model_type, "max_concurrent_requests": c.max_queue,
             "max_input_length": getattr(model, "max_length", None), "max_batch_tokens": c.batch_tokens,
             "max_batch_requests": None, "max_client_batch_size": c.max_items, "auto_truncate": True,
-            "tokenization_workers": 1, "version": __version__, "sha": None, "docker_label": None}
+            "tokenization_workers": None, "version": __version__, "sha": None, "docker_label": None}
