@@ -8,9 +8,11 @@ import os
 import sys
 
 DESCRIPTION = """Serve POST /v1/embeddings (OpenAI-compatible), POST /v1/rerank (with --reranker), GET /health,
-/v1/models, /metrics and the OpenAPI document (/docs). Safe by default: listens on 127.0.0.1, refuses
-local files and remote URLs in requests (data URIs are always accepted) unless --allow-local-dir or
---allow-remote-media, and never fetches from private or loopback addresses."""
+/v1/models, /metrics and the OpenAPI document (/docs), and the routes of vLLM's, Cohere's and TEI's
+clients (/score, /rerank, /v2/rerank, /v1/embed, /v2/embed, /embed, /info; see docs/server.md).
+Safe by default: listens on 127.0.0.1, refuses local files and remote URLs in requests (data URIs are
+always accepted) unless --allow-local-dir or --allow-remote-media, and never fetches from private or
+loopback addresses."""
 
 
 def register(subparsers, common) -> None:
