@@ -87,7 +87,8 @@ def index_model(store: Store) -> str:
             return recorded
     raise ModelNotFoundError(
         f"the index {store.location} was built with the model folder {recorded}, which is not there any more "
-        f"(moved or deleted). Pass the folder where that model is now: --model PATH (or set QVL_MODEL=PATH); "
+        f"(moved, deleted, or on the machine of the server that embedded it). Pass the folder where that model "
+        f"is now: --model PATH (or set QVL_MODEL=PATH), or embed through a running qvl serve: --server URL; "
         f"the next `qvl index --model PATH` run on this index remembers the new place")
 
 
