@@ -366,9 +366,10 @@ def test_qvl_ui_opens_the_browser_once_the_page_is_up(library, tiny_model_dir, t
         proc.wait(30)
 
 
-def test_qvl_ui_needs_an_index(monkeypatch, capsys):
+def test_qvl_ui_needs_an_index(monkeypatch, capsys, tmp_path):
     from qwen3_vl_embedding.cli import main
 
     monkeypatch.delenv("QVL_DB", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))  # no default index there
     assert main(["ui", "--no-browser"]) == 1
     assert "needs an index" in capsys.readouterr().err

@@ -29,7 +29,7 @@ def index_folder(root: str, db: str, embedder, model_dir: str) -> None:
     from qwen3_vl_embedding.index.indexing import index_paths
     from qwen3_vl_embedding.index.ingest import IngestOptions
 
-    report = index_paths([root], db, lambda: embedder, model=model_dir,
+    report = index_paths([root], db, lambda model: embedder, model=model_dir,
                          options=IndexOptions(ingest=IngestOptions(**CHUNK)))
     assert not report.skipped, report.skipped
 

@@ -1,27 +1,30 @@
-"""`qvl info --db DIR`: what an index holds, what made it, and its size on disk (no model is loaded)."""
+"""`qvl info`: which index (--db, QVL_DB or the per-user default), what it holds, what made it, what it
+excludes, which files fail, and its size on disk (no model is loaded)."""
 from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Any
 
-from .common import EXIT_OK
+from .common import EXIT_OK, add_db_option, db_location
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser("info", parents=[common], help="describe an index: counts, model, dim, size",
                               description="Describe a local index built by `qvl index`.")
-    p.add_argument("--db", default=os.environ.get("QVL_DB") or None, metavar="DIR",
-                   help="index folder, milvus://HOST:PORT/COLLECTION or milvus-lite://PATH.db/COLLECTION [QVL_DB]")
+    add_db_option(p)
     p.add_argument("--json", action="store_true", help="print the description as JSON")
     p.set_defaults(handler=run)
 
 
 def describe(store) -> dict:
+    from ..index.compat import MODEL_PLACE
+    from ..index.indexing import EXCLUDE
+
     meta = store.meta
     facts = store.describe()
-    return {"db": facts["location"], "model": meta.model, "dim": meta.dim, "precision": meta.precision,
+    return {"db": facts["location"], "model": meta.model, "model_now_at": store.value(MODEL_PLACE),
+            "exclude": store.value(EXCLUDE, []), "dim": meta.dim, "precision": meta.precision,
             "document_instruction": meta.document_instruction, "query_instruction": meta.query_instruction,
             "records": facts["records"], "by_modality": facts["by_modality"], "files": facts["files"],
             "failed_files": facts["failed_files"], "size_bytes": facts["size_bytes"],
@@ -33,10 +36,15 @@ def run(args: argparse.Namespace) -> int:
     from .display import display_path, human_bytes, table
     from ..index.backends import open_store
 
-    if not args.db:
-        raise ValueError("which index? pass --db DIR (or set QVL_DB)")
-    with open_store(args.db) as store:
+    db, source = db_location(args)
+    from ..index.backends import store_exists
+
+    if source == "default" and not store_exists(db):
+        raise ValueError(f"no index at {db} (the default index: no --db given and QVL_DB unset); build it with "
+                         f"`qvl index FOLDER`, or pass --db DIR")
+    with open_store(db) as store:
         info = describe(store)
+    info["db_from"] = source
     if args.json:
         print(json.dumps(info, indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -52,12 +60,18 @@ def run(args: argparse.Namespace) -> int:
                   + "), rescored with the stored float32 vectors")
     else:
         search = f"exact (an approximate index is built from {info['exact_threshold']} records)"
-    rows = [["index", info["db"]], ["model", info["model"]], ["dim", str(info["dim"])],
+    origin = {"--db": "", "QVL_DB": " (from QVL_DB)", "default": " (the default index: no --db, QVL_DB unset)"}
+    model = info["model"] + (f" (now at {info['model_now_at']})" if info["model_now_at"] else "")
+    rows = [["index", info["db"] + origin[source]], ["model", model], ["dim", str(info["dim"])],
             ["precision", info["precision"]], ["records", f"{info['records']} ({by_modality})"],
             ["files", files], ["search", search], ["size on disk", human_bytes(info["size_bytes"]) if info["size_bytes"] is not None else "(on the server)"],
             ["query instruction", info["query_instruction"]],
-            ["document instruction", info["document_instruction"]]]
+            ["document instruction", info["document_instruction"]],
+            ["excluded", ", ".join(info["exclude"]) or "nothing (hidden files are skipped)"]]
     print(table(rows, ["", ""]).split("\n", 1)[1])
+    if info["failed_files"]:
+        print(f"known-bad files ({len(info['failed_files'])}: not tried again until they change; "
+              f"qvl index --retry-failed tries them):")
     for f in info["failed_files"][:20]:
         print(f"  failed: {display_path(f['path'])}: {f['error']}")
     if len(info["failed_files"]) > 20:

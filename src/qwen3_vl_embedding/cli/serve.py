@@ -8,8 +8,10 @@ import os
 import sys
 
 DESCRIPTION = """Serve POST /v1/embeddings (OpenAI-compatible), POST /v1/rerank (with --reranker), GET /health,
-/v1/models, /metrics and the OpenAPI document (/docs); with --db, POST /v1/search and a search page at /. Safe by default: listens on 127.0.0.1, refuses
-local files and remote URLs in requests (data URIs are always accepted) unless --allow-local-dir or
+/v1/models, /metrics and the OpenAPI document (/docs), and the routes of vLLM's, Cohere's and TEI's
+clients (/score, /rerank, /v2/rerank, /v1/embed, /v2/embed, /embed, /info; see docs/server.md); with
+--db, POST /v1/search and a search page at /. Safe by default: listens on 127.0.0.1, refuses local
+files and remote URLs in requests (data URIs are always accepted) unless --allow-local-dir or
 --allow-remote-media, and never fetches from private or loopback addresses."""
 
 
@@ -24,7 +26,8 @@ def register(subparsers, common) -> None:
 
 
 def add_server_options(p: argparse.ArgumentParser, local: bool = False) -> None:
-    """The server's options; `local` (`qvl ui`): no --host (always 127.0.0.1), --db read from QVL_DB."""
+    """The server's options; `local` (`qvl ui`): no --host (always 127.0.0.1), --db also from QVL_DB or the
+    default index."""
     from ..server.config import ServerConfig
 
     d = ServerConfig()
@@ -38,9 +41,10 @@ def add_server_options(p: argparse.ArgumentParser, local: bool = False) -> None:
                    help=f"[QVL_PORT, default {d.port}]")
     g.add_argument("--api-key", default=None,
                    help="require 'Authorization: Bearer KEY' on every route but /health [QVL_API_KEY]")
-    g.add_argument("--db", metavar="DIR", default=os.environ.get("QVL_DB") if local else None,
-                   help="a `qvl index` database to search with POST /v1/search and the search page at /"
-                   + (" [QVL_DB]" if local else ""))
+    g.add_argument("--db", metavar="DIR",
+                   help="a `qvl index` database to search with POST /v1/search and the search page at / (the "
+                   "embedding model is then the index's unless --model names one)"
+                   + (" [QVL_DB, default: the default index of `qvl index`]" if local else ""))
     g.add_argument("--thumbnail-cache-mb", type=float, default=d.thumbnail_cache_bytes / 2**20,
                    help="disk kept for the search page's thumbnails (DIR/thumbs) [%(default)s]")
     g.add_argument("--model-name", help="model id shown in /v1/models and responses (default: --model)")
@@ -128,10 +132,9 @@ def run(args: argparse.Namespace) -> int:
     if not _is_loopback(config.host) and config.api_key is None:
         log.warning("listening on %s without --api-key: anyone who can reach this port can use the server",
                     config.host)
-    if args.db:
-        _check_index(args.db)  # before loading models for nothing
+    model = _index_model(args.db, args.model) if args.db else None  # before loading models for nothing
     policy = config.media_policy()
-    embedder = load_embedder(args, media_policy=policy, workers=args.workers)
+    embedder = load_embedder(args, model, media_policy=policy, workers=args.workers)
     reranker = load_reranker(args, media_policy=policy, workers=args.workers) if args.reranker else None
     index = None
     if args.db:
@@ -148,8 +151,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_index(path: str) -> None:
-    from ..index.backends import store_exists
+def _index_model(path: str, named: str | None) -> str:
+    """The model to serve the index at `path` with: `named` (--model, QVL_MODEL), else the index's own."""
+    from ..index.backends import open_store, store_exists
+    from ..index.compat import index_model
 
     if not store_exists(path):
         raise ValueError(f"--db {path}: no index there; build one with `qvl index FOLDER --db {path}`")
+    if named:
+        return named
+    with open_store(path) as store:
+        return index_model(store)

@@ -58,21 +58,15 @@ def open_when_ready(url: str, port: int, stop: threading.Event, host: str = HOST
         return
 
 
-def default_index() -> str | None:
-    """The index to open when --db and QVL_DB are not given: the per-user default, where the CLI has one."""
-    from . import common
-
-    default_db = getattr(common, "default_db", None)
-    return default_db() if default_db is not None else None
-
-
 def run(args: argparse.Namespace) -> int:
+    from ..index.backends import store_exists
+    from .common import db_location
     from .serve import run as serve
 
-    args.db = args.db or default_index()
-    if not args.db:
-        raise ValueError("qvl ui needs an index: pass --db DIR or set QVL_DB (build one with `qvl index FOLDER "
-                         "--db DIR`)")
+    args.db, source = db_location(args)
+    if source == "default" and not store_exists(args.db):
+        raise ValueError(f"qvl ui needs an index: there is none at the default location {args.db}; build one "
+                         "with `qvl index FOLDER`, or pass --db DIR or set QVL_DB")
     args.host = HOST
     args.port = free_port(int(args.port))
     url = f"http://{HOST}:{args.port}/"

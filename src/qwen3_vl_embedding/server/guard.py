@@ -2,8 +2,8 @@
 
 Auth compares the token in constant time (`hmac.compare_digest`); /health stays open. The body is
 refused when its declared length exceeds the limit and counted while it streams in (chunked bodies).
-Any exception the app lets through becomes a 500 in OpenAI's error shape, logged with its traceback
-on the server and never sent to the client.
+Any exception the app lets through becomes a 500 in the route's error shape (errors.styled_body), logged
+with its traceback on the server and never sent to the client.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from starlette.exceptions import HTTPException
 
-from .errors import APIError, limit_error
+from .errors import APIError, limit_error, style_of, styled_body
 from .metrics import Metrics
 
 logger = logging.getLogger("qwen3_vl_embedding.server")
@@ -24,7 +24,9 @@ logger = logging.getLogger("qwen3_vl_embedding.server")
 OPEN_PATHS = frozenset({"/health"})
 RECORD_PATH = re.compile(r"^/v1/records/\d+(/file|/thumbnail)?$")
 ENDPOINTS = frozenset({"/health", "/metrics", "/v1/models", "/v1/embeddings", "/v1/rerank", "/v1/search",
-                       "/openapi.json", "/docs", "/redoc", "/", "/v1/index"})
+                       "/openapi.json", "/docs", "/redoc",
+                       "/v2/rerank", "/rerank", "/v1/score", "/score", "/v1/embed", "/v2/embed", "/embed", "/info",
+                       "/", "/v1/index"})
 
 
 class BodyTooLarge(HTTPException):
@@ -85,18 +87,18 @@ class Guard:
         try:
             refusal = self._refusal(scope)
             if refusal is not None:
-                await self._send_error(send_tracked, refusal, state)
+                await self._send_error(send_tracked, refusal, state, scope)
             else:
                 await self.app(scope, receive_limited, send_tracked)
         except BodyTooLarge as e:
             if not sent["started"]:
-                await self._send_error(send_tracked, e.error, state)
+                await self._send_error(send_tracked, e.error, state, scope)
         except Exception:  # noqa: BLE001 - the server must answer and stay up
             logger.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
             if not sent["started"]:
                 error = APIError(500, "internal server error; see the server log", type="server_error",
                                  code="internal_error")
-                await self._send_error(send_tracked, error, state)
+                await self._send_error(send_tracked, error, state, scope)
         finally:
             self.metrics.observe_request(endpoint_label(scope.get("path", "")), sent["status"],
                                          time.perf_counter() - started, state.get("error_code"))
@@ -121,9 +123,9 @@ class Guard:
                                                          scope.get("query_string", b"").decode("latin-1"))
 
     @staticmethod
-    async def _send_error(send, error: APIError, state: dict[str, Any]) -> None:
+    async def _send_error(send, error: APIError, state: dict[str, Any], scope: dict[str, Any]) -> None:
         state["error_code"] = error.code
-        body = json.dumps(error.body()).encode()
+        body = json.dumps(styled_body(error, style_of(scope.get("path", "")))).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
         if error.status == 413:
