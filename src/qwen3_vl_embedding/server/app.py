@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from .. import __version__
 from .config import ServerConfig
 from .errors import APIError, validation_message
-from .guard import BodyTooLarge, Guard
+from .guard import BodyRefused, Guard
 from .metrics import Metrics
 from .schemas import (EmbeddingRequest, EmbeddingResponse, ErrorResponse, Health, ModelList, RerankRequest,
                       RerankResponse, SearchRequest, SearchResponse)
@@ -21,7 +21,7 @@ from .service import Service
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text} for status, text in (
         (400, "invalid request"), (401, "missing or wrong API key"), (403, "media refused by the server's policy"),
-        (413, "request or media too large"), (422, "a limit was exceeded or media cannot be decoded"),
+        (408, "the request body arrived too slowly"), (413, "request, text or media too large"), (422, "a limit was exceeded or media cannot be decoded"),
         (429, "queue full; retry after the Retry-After header"), (503, "shutting down"), (504, "timed out"))}
 
 
@@ -75,7 +75,7 @@ def create_app(config: ServerConfig, *, embedder: Any = None, reranker: Any = No
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
-        if isinstance(exc, BodyTooLarge):
+        if isinstance(exc, BodyRefused):
             return error_response(request, exc.error)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(request, APIError(exc.status_code, str(exc.detail), code=code,
@@ -107,5 +107,6 @@ def create_app(config: ServerConfig, *, embedder: Any = None, reranker: Any = No
     async def search(body: SearchRequest):
         return JSONResponse(await service.search(body))
 
-    app.add_middleware(Guard, api_key=config.api_key, max_body_bytes=config.max_body_bytes, metrics=metrics)
+    app.add_middleware(Guard, api_key=config.api_key, max_body_bytes=config.max_body_bytes, metrics=metrics,
+                       body_timeout=config.body_timeout)
     return app

@@ -27,7 +27,8 @@ from .batcher import Batcher, Closed, JobResult, QueueFull
 from .config import ServerConfig
 from .errors import APIError, from_input_error, limit_error
 from .index_search import IndexSearcher, filters_of, rerank_document
-from .jobs import INLINE_TEXTS, check_item_limits, embeddings_of, encode_vector, floats, ranked
+from .jobs import (check_item_limits, check_text_chars, embeddings_of, encode_vector, floats, prepared_inline,
+                   ranked)
 from .metrics import Metrics
 from .schemas import EmbeddingRequest, RerankRequest, SearchRequest, to_library
 
@@ -144,10 +145,14 @@ class Service:
                            code="invalid_input")
         if len(inputs) > self.config.max_items:
             raise limit_error("max_items", self.config.max_items, f"{len(inputs)} inputs in one request", param)
-        if len(inputs) <= INLINE_TEXTS and all(isinstance(x, str) for x in inputs):
-            # tokenising a few texts costs less than a thread hop and blocks the loop for under a millisecond
+        check_text_chars(instruction, self.config.max_text_chars, "instruction")
+        for i, raw in enumerate(inputs):
+            if isinstance(raw, str):
+                check_text_chars(raw, self.config.max_text_chars, f"{param}[{i}]")
+        if prepared_inline(inputs):
+            # tokenising a few short texts costs less than a thread hop and blocks the loop for a few ms
             jobs, cost = self._embedding_jobs(inputs, instruction, param)
-        else:  # many texts, or media (estimating reads headers: files, downloads): off the event loop
+        else:  # long or many texts, or media (estimating reads headers: files, downloads): off the event loop
             jobs, cost = await run_in_threadpool(self._embedding_jobs, inputs, instruction, param)
         embedder = self.embedder
         result = await self.run_job("embedding", jobs, cost, deadline,
@@ -162,10 +167,10 @@ class Service:
         for i, raw in enumerate(inputs):
             try:
                 item = to_item(to_library(raw), i)
+                check_item_limits(item, self.config, param, i)
+                job, tokens = self.embedder.prepare(item, instruction)
             except InputError as e:
                 raise from_input_error(e, param, i) from None
-            check_item_limits(item, self.config.max_video_frames, param, i)
-            job, tokens = self.embedder.prepare(item, instruction)
             jobs.append(job)
             cost += tokens
         return jobs, cost
@@ -180,6 +185,7 @@ class Service:
         if not request.documents:
             return {"id": f"rerank-{uuid.uuid4().hex}", "model": self.names["rerank"], "results": [],
                     "usage": {"total_tokens": 0}}
+        check_text_chars(request.instruction, self.config.max_text_chars, "instruction")
         documents = [to_library(d) for d in request.documents]
         jobs = await run_in_threadpool(self._rerank_jobs, to_library(request.query), documents, request.instruction)
         result = await self.run_job("rerank", [j for j, _ in jobs], sum(c for _, c in jobs), deadline, finish=floats)
@@ -199,7 +205,7 @@ class Service:
 
     def _rerank_jobs(self, query: Any, documents: list, instruction: str | None) -> list[tuple[Any, int]]:
         try:
-            check_item_limits(to_item(query), self.config.max_video_frames, "query", None)
+            check_item_limits(to_item(query), self.config, "query", None)
         except InputError as e:
             raise from_input_error(e if (e.field or "").startswith("query") else e.located(field_prefix="query"),
                                    "query") from None
@@ -207,7 +213,7 @@ class Service:
             items = []
             for i, doc in enumerate(documents):
                 items.append(to_item(doc, i))
-                check_item_limits(items[-1], self.config.max_video_frames, "documents", i)
+                check_item_limits(items[-1], self.config, "documents", i)
             return self.reranker.prepare_pairs(query, items, instruction)
         except InputError as e:
             raise from_input_error(e, "documents") from None
@@ -231,6 +237,7 @@ class Service:
         except ValueError as e:
             raise APIError(400, str(e), param="filters", code="invalid_filters") from None
         query = to_library(request.query)
+        check_text_chars(request.instruction, config.max_text_chars, "instruction")
         instruction = request.instruction or index.meta.query_instruction
         job, cost = await run_in_threadpool(self._query_job, query, instruction)
         embedder = self.embedder
@@ -254,10 +261,10 @@ class Service:
         """The query's embedding job and its estimated cost (InputError -> 4xx naming `query`)."""
         try:
             item = to_item(query)
+            check_item_limits(item, self.config, "query", None)
+            return self.embedder.prepare(item, instruction)
         except InputError as e:
             raise from_input_error(e.located(field_prefix="query"), "query") from None
-        check_item_limits(item, self.config.max_video_frames, "query", None)
-        return self.embedder.prepare(item, instruction)
 
     async def _rerank_hits(self, query: Any, hits: list, k: int, deadline: float):
         """(hits reordered by the reranker, best first, at most k; those it could not read; tokens used)."""
