@@ -7,7 +7,8 @@ import os
 import sys
 from typing import Any
 
-from .common import EXIT_OK, load_embedder, model_kwargs, show_progress
+from .common import (EXIT_OK, load_embedder, media_options, media_policy, model_kwargs, show_progress,
+                     with_limit_hint)
 
 EPILOG = """\
 examples:
@@ -55,7 +56,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     g.add_argument("--exact-threshold", type=int, default=None, metavar="N",
                    help="build the approximate index from this many vectors; below it search is exact "
                         "(new index only) [default: 20000]")
-    g.add_argument("--force", action="store_true", help="embed every file again, changed or not")
+    g.add_argument("--force", action="store_true",
+                   help="embed every file again, changed or not (old records stay searchable until replaced; "
+                        "run again after an interruption to finish)")
     g.add_argument("--rehash", action="store_true", help="hash every file, even when size and mtime are unchanged")
     g.add_argument("--rebuild-ann", nargs="?", const="keep", default=None, metavar="PRECISION",
                    choices=["keep", "float32", "float16", "int8"],
@@ -64,6 +67,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=None, metavar="N", help="at most this many items per forward pass")
     g.add_argument("--max-batch-tokens", type=int, default=None, metavar="N",
                    help="token budget of a forward pass [default: 16384]")
+    media_options(p)
     p.set_defaults(handler=run)
 
 
@@ -79,7 +83,7 @@ def _load_embedder(args: argparse.Namespace):
     from ..distributed.ray_embedder import RayEmbedder
 
     return RayEmbedder(args.model, address=args.ray or None, actors=args.ray_actors, verbose=args.verbose,
-                       **model_kwargs(args))
+                       media_policy=media_policy(args), **model_kwargs(args))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,12 +127,17 @@ def run(args: argparse.Namespace) -> int:
             report = indexer.run(args.paths)
             facts = store.describe()
     except KeyboardInterrupt:
-        print(f"qvl: stopped after {indexer.report.items_added} new item(s), all committed; run the same "
-              f"command again to go on", file=sys.stderr)
+        kept = ("; files not embedded again yet keep their old records (searchable) and are marked stale"
+                if args.force else "")
+        print(f"qvl: stopped after {indexer.report.items_added} new item(s), all committed{kept}; run the same "
+              f"command again to go on (what is done is not embedded again)", file=sys.stderr)
         raise
     finally:
         if bar is not None:
             bar.close()
+    if report.resumed_stale:
+        _info(args, f"qvl: went on with an interrupted --force run: {report.resumed_stale} file(s) were left to "
+                    f"embed again (run --force once more to redo every file)")
     if args.json:
         print(json.dumps({"db": store.location, **report.to_json(), "records": facts["records"],
                           "by_modality": facts["by_modality"]}, indent=2))
@@ -145,7 +154,7 @@ def _print_report(args: argparse.Namespace, report, facts: dict) -> None:
     from .display import display_path
 
     for p in report.skipped:
-        print(f"qvl: skipped {display_path(p.path)}: {p.reason}", file=sys.stderr)
+        print(f"qvl: skipped {display_path(p.path)}: {with_limit_hint(p.reason)}", file=sys.stderr)
     if args.verbose or len(report.ignored) <= 10:
         for p in report.ignored:
             print(f"qvl: ignored {display_path(p.path)}: {p.reason}", file=sys.stderr)

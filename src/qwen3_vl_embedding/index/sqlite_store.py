@@ -197,8 +197,11 @@ class SqliteStore(Store):
             "SELECT path, content_hash, size, mtime, modality, status, records, error FROM files")
         return {r[0]: FileState(*r) for r in rows}
 
-    def record_ids(self, path: str) -> set[int]:
-        return {r[0] for r in self.conn.execute("SELECT id FROM records WHERE path = ?", (path,))}
+    def record_ids(self, path: str, content_hash: str | None = None) -> set[int]:
+        if content_hash is None:
+            return {r[0] for r in self.conn.execute("SELECT id FROM records WHERE path = ?", (path,))}
+        return {r[0] for r in self.conn.execute("SELECT id FROM records WHERE path = ? AND content_hash = ?",
+                                                (path, content_hash))}
 
     def put_file(self, state: FileState, drop_records: bool = False) -> None:
         conn = self._write()
@@ -217,6 +220,10 @@ class SqliteStore(Store):
             conn.execute(f"DELETE FROM vectors WHERE id IN ({marks})", part)
             conn.executemany("INSERT INTO changes (id) VALUES (?)", [(i,) for i in part])
         return len(ids)
+
+    def delete_records(self, ids: Iterable[int]) -> int:
+        ids = list(ids)
+        return sum(self._delete_records(f"id IN ({','.join('?' * len(part))})", part) for part in _chunks(ids))
 
     def delete_paths(self, paths: Iterable[str]) -> int:
         paths = list(paths)
