@@ -46,6 +46,42 @@ def common_options(default_reranker: str | None = RERANKER_2B) -> argparse.Argum
     return p
 
 
+def media_options(parser: argparse.ArgumentParser) -> None:
+    """--max-image-pixels and --max-video-pixels: what a command that reads images and videos will decode
+    (checked from each file's header first; a file over a limit is skipped, or refused, naming it)."""
+    from ..media import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_VIDEO_PIXELS
+
+    g = parser.add_argument_group("media limits (checked from headers, before decoding)")
+    g.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS, metavar="N",
+                   help="width x height of an image or video frame [default: %(default)s, as the server]")
+    g.add_argument("--max-video-pixels", type=int, default=DEFAULT_MAX_VIDEO_PIXELS, metavar="N",
+                   help="pixels decoded for one video: frames sampled x width x height [default: %(default)s]")
+
+
+def media_policy(args: argparse.Namespace):
+    """The media policy of a command with `media_options`: local files and URLs, within its limits."""
+    from ..media import MediaPolicy
+
+    for name in ("max_image_pixels", "max_video_pixels"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    return MediaPolicy(max_image_pixels=args.max_image_pixels, max_video_pixels=args.max_video_pixels)
+
+
+def with_limit_hint(reason: str) -> str:
+    """A skip reason that names a media limit, with the option that raises it."""
+    for name in ("max_image_pixels", "max_video_pixels"):
+        if f"{name}=" in reason:
+            return f"{reason} (--{name.replace('_', '-')} raises it)"
+    return reason
+
+
+def _policy_of(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str, Any]:
+    if "media_policy" not in extra and hasattr(args, "max_video_pixels"):
+        return {**extra, "media_policy": media_policy(args)}
+    return extra
+
+
 def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kw: dict[str, Any] = {}
     if getattr(args, "device", None):
@@ -58,13 +94,13 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def load_embedder(args: argparse.Namespace, model: str | None = None, **extra: Any):
     from ..embedder import Qwen3VLEmbedder
 
-    return Qwen3VLEmbedder(model or args.model, **model_kwargs(args), **extra)
+    return Qwen3VLEmbedder(model or args.model, **model_kwargs(args), **_policy_of(args, extra))
 
 
 def load_reranker(args: argparse.Namespace, model: str | None = None, **extra: Any):
     from ..reranker import Qwen3VLReranker
 
-    return Qwen3VLReranker(model or args.reranker, **model_kwargs(args), **extra)
+    return Qwen3VLReranker(model or args.reranker, **model_kwargs(args), **_policy_of(args, extra))
 
 
 def show_progress(args: argparse.Namespace) -> bool | None:

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from .common import EXIT_OK, load_embedder, load_reranker
+from .common import EXIT_OK, load_embedder, load_reranker, media_options
 
 EPILOG = """\
 examples:
@@ -45,6 +45,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--nprobe", type=int, default=None, metavar="N",
                    help="approximate index lists scanned per query: more is slower and finds more [default: auto]")
     p.add_argument("--json", action="store_true", help="print results as JSON")
+    media_options(p)
     p.set_defaults(handler=run)
 
 
