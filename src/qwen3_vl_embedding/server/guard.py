@@ -33,6 +33,7 @@ class BodyRefused(HTTPException):
     """Raised from `receive` while the body streams in; FastAPI passes HTTPExceptions through unchanged."""
 
     def __init__(self, error: APIError):
+        error.headers.setdefault("connection", "close")  # the rest of the body is not read
         self.error = error
         super().__init__(error.status, error.message)
 
@@ -141,7 +142,7 @@ class Guard:
         body = json.dumps(error.body()).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
-        if error.status in (408, 413):
+        if error.status in (408, 413) and "connection" not in error.headers:
             headers.append((b"connection", b"close"))  # the rest of the body is not read
         await send({"type": "http.response.start", "status": error.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -2,8 +2,9 @@
 
 uvicorn closes idle keep-alive connections, but once a client has sent a byte it waits for the rest
 of the headers forever: a few hundred connections that send one header line a minute hold the server.
-`HeaderTimeout` gives every request `header_timeout` seconds, from the connection (or from the previous
-response on a kept-alive connection) to its last header line, then answers 408 and closes. The body
+The protocol class `protocol_class` makes gives every request `header_timeout` seconds, from the
+connection (or from the previous response on a kept-alive connection) to its last header line, then
+answers 408 and closes (a connection that sent nothing more is closed without an answer). The body
 has its own limit in the ASGI layer (guard.py, `body_timeout`), where the answer can be a JSON error.
 """
 from __future__ import annotations
@@ -23,12 +24,14 @@ class _HeaderTimer:
     header_timeout: float = 10.0
     _header_timer: asyncio.TimerHandle | None = None
     _awaited_cycle: Any = None
+    _started: bool = False  # a byte of the awaited request has arrived
 
     def connection_made(self, transport) -> None:  # noqa: D102 - asyncio.Protocol
         super().connection_made(transport)  # type: ignore[misc]
         self._await_headers()
 
     def data_received(self, data: bytes) -> None:  # noqa: D102
+        self._started = True
         super().data_received(data)  # type: ignore[misc]
         if self._header_timer is not None and self.cycle is not self._awaited_cycle:  # type: ignore[attr-defined]
             self._stop_timer()  # a new request's headers are complete
@@ -46,6 +49,7 @@ class _HeaderTimer:
     def _await_headers(self) -> None:
         self._stop_timer()
         self._awaited_cycle = self.cycle  # type: ignore[attr-defined]
+        self._started = False
         self._header_timer = asyncio.get_running_loop().call_later(self.header_timeout, self._headers_late)
 
     def _stop_timer(self) -> None:
@@ -57,7 +61,8 @@ class _HeaderTimer:
         self._header_timer = None
         transport = self.transport  # type: ignore[attr-defined]
         if not transport.is_closing() and self.cycle is self._awaited_cycle:  # type: ignore[attr-defined]
-            transport.write(REQUEST_TIMEOUT)
+            if self._started:
+                transport.write(REQUEST_TIMEOUT)
             transport.close()
 
 
