@@ -65,6 +65,12 @@ def media_policy(args: argparse.Namespace):
     for name in ("max_image_pixels", "max_video_pixels"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    import warnings
+
+    from PIL import Image
+
+    # Pillow warns of large images when it opens their header; the policy refuses them, naming its limit.
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     return MediaPolicy(max_image_pixels=args.max_image_pixels, max_video_pixels=args.max_video_pixels)
 
 

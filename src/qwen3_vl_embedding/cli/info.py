@@ -1,12 +1,15 @@
-"""`qvl info --db DIR`: what an index holds, what made it, and its size on disk (no model is loaded)."""
+"""`qvl info --db DIR`: what an index holds, what made it, and its size on disk (no model is loaded).
+
+`--check` also verifies it (index/check.py) and exits 1 naming what is wrong and the repairing command."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 from typing import Any
 
-from .common import EXIT_OK
+from .common import EXIT_FATAL, EXIT_OK
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -15,18 +18,23 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default=os.environ.get("QVL_DB") or None, metavar="DIR",
                    help="index folder, milvus://HOST:PORT/COLLECTION or milvus-lite://PATH.db/COLLECTION [QVL_DB]")
     p.add_argument("--json", action="store_true", help="print the description as JSON")
+    p.add_argument("--check", action="store_true",
+                   help="verify the index (SQLite integrity, stored vectors, the approximate index file); exit 1 "
+                        "naming what is wrong and how to repair it")
     p.set_defaults(handler=run)
 
 
 def describe(store) -> dict:
     meta = store.meta
     facts = store.describe()
+    ann_problem = store.ann_problem() if hasattr(store, "ann_problem") else None  # what search will find
     return {"db": facts["location"], "model": meta.model, "dim": meta.dim, "precision": meta.precision,
             "document_instruction": meta.document_instruction, "query_instruction": meta.query_instruction,
             "records": facts["records"], "by_modality": facts["by_modality"], "files": facts["files"],
             "failed_files": facts["failed_files"], "size_bytes": facts["size_bytes"],
-            "search": "approximate" if facts["ann"] else "exact", "exact_threshold": meta.exact_threshold,
-            "ann": facts["ann"], "settings": meta.settings}
+            "search": "approximate" if facts["ann"] and not ann_problem else "exact",
+            "exact_threshold": meta.exact_threshold, "ann": facts["ann"], "ann_problem": ann_problem,
+            "settings": meta.settings}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.db:
         raise ValueError("which index? pass --db DIR (or set QVL_DB)")
+    if args.check:
+        return _check(args)
     with open_store(args.db) as store:
         info = describe(store)
     if args.json:
@@ -43,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
     by_modality = ", ".join(f"{n} {m}" for m, n in sorted(info["by_modality"].items())) or "none"
     files = ", ".join(f"{n} {s}" for s, n in sorted(info["files"].items())) or "none"
     ann = info["ann"]
-    if ann and ann.get("backend") == "milvus":
+    if info["ann_problem"]:
+        search = f"exact ({info['ann_problem']}: run qvl index --db {info['db']} --rebuild-ann)"
+    elif ann and ann.get("backend") == "milvus":
         search = (f"approximate (Milvus {ann['index_type']}, {ann['precision']} codes, {ann['vectors']} vectors), "
                   f"rescored with the stored float32 vectors")
     elif ann:
@@ -63,3 +75,27 @@ def run(args: argparse.Namespace) -> int:
     if len(info["failed_files"]) > 20:
         print(f"  ... and {len(info['failed_files']) - 20} more (--json lists them all)")
     return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    """`qvl info --check`: the findings of index/check.py, or a one-line all clear."""
+    from ..index.backends import open_store
+    from ..index.check import Finding, check_index, reindex_advice
+    from ..index.store import StoreError
+
+    try:
+        with open_store(args.db) as store:
+            location, findings = store.location, check_index(store)
+            checked = type(store).__name__ == "SqliteStore"
+    except StoreError as e:  # too damaged to open
+        location, findings, checked = args.db, [Finding("database", str(e), reindex_advice(args.db))], True
+    if args.json:
+        print(json.dumps({"db": location, "ok": not findings, "checked": checked,
+                          "findings": [f.to_json() for f in findings]}, indent=2, ensure_ascii=False))
+    elif not findings:
+        print(f"{location}: ok" if checked else f"{location}: Milvus checks its own storage; nothing to check here")
+    else:
+        print(f"qvl: {location} has {len(findings)} problem(s):", file=sys.stderr)
+        for f in findings:
+            print(f"  {f.part}: {f.problem}\n    repair: {f.repair}", file=sys.stderr)
+    return EXIT_FATAL if findings else EXIT_OK

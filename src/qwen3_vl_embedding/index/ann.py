@@ -124,6 +124,13 @@ class AnnIndex:
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
+    def ids(self) -> np.ndarray:
+        """Every id the index holds (int64), list by list."""
+        faiss, lists = _faiss(), self.ivf.invlists
+        parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+                 for i in range(self.ivf.nlist) if lists.list_size(i)]
+        return np.concatenate(parts) if parts else np.empty(0, np.int64)
+
     def save(self, path: str) -> None:
         """Write atomically: a temporary file in the same folder, flushed, then renamed over `path`."""
         folder = os.path.dirname(os.path.abspath(path))
