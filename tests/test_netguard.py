@@ -116,3 +116,53 @@ def test_http_errors_are_media_errors():
     with pytest.raises(MediaError, match="404"):
         guarded_get("http://x.example/a", MediaPolicy(block_private=True, resolver=resolve,
                                                       transport=httpx.MockTransport(lambda r: httpx.Response(404))), 10)
+
+
+# one way out: the policy's resolver and transport ----------------------------------------------------------
+def test_every_fetch_resolves_and_connects_through_the_policy_even_without_block_private():
+    """httpx never resolves a name itself: the request goes to the address the policy's resolver gave."""
+    import httpx
+
+    resolve = recorder({"cdn.example": ["93.184.216.34"]})
+    seen = []
+    transport = httpx.MockTransport(lambda r: seen.append((r.url.host, r.headers["host"])) or
+                                    httpx.Response(200, content=b"png"))
+    policy = MediaPolicy(block_private=False, resolver=resolve, transport=transport)
+    assert guarded_get("http://cdn.example:8080/a.png", policy, 100) == b"png"
+    assert resolve.asked == [("cdn.example", 8080)] and seen == [("93.184.216.34", "cdn.example:8080")]
+
+
+def test_without_injected_parts_the_one_resolver_is_netguard_system_resolver(monkeypatch):
+    """The library's default policy reaches names only through `netguard.system_resolver` (the suite can
+    replace that one function), and fetch_url goes through guarded_get."""
+    from qwen3_vl_embedding import netguard
+    from qwen3_vl_embedding.media import DEFAULT_POLICY, fetch_url
+
+    asked = []
+
+    def refuse(host, port):
+        asked.append((host, port))
+        raise OSError("no resolution in this test")
+
+    monkeypatch.setattr(netguard, "system_resolver", refuse)
+    assert netguard.endpoints(DEFAULT_POLICY) == (refuse, None)
+    with pytest.raises(MediaError, match="cannot resolve host 'media.example'"):
+        fetch_url("https://media.example/cat.png", DEFAULT_POLICY, 1000)
+    assert asked == [("media.example", 443)]
+
+
+def test_the_embedder_fetches_urls_through_its_policys_parts(tiny_model_dir, media):
+    import httpx
+
+    from qwen3_vl_embedding import Qwen3VLEmbedder
+
+    with open(media["noise.png"], "rb") as f:
+        image = f.read()
+    resolve = recorder({"img.example": ["93.184.216.34"]})
+    seen = []
+    transport = httpx.MockTransport(lambda r: seen.append(str(r.url)) or httpx.Response(200, content=image))
+    embedder = Qwen3VLEmbedder(tiny_model_dir, media_policy=MediaPolicy(resolver=resolve, transport=transport),
+                               workers=1)
+    fetched = embedder.embed([{"image": "http://img.example/noise.png"}])
+    assert seen and all(url == "http://93.184.216.34/noise.png" for url in seen)
+    assert abs(fetched - embedder.embed([{"image": media["noise.png"]}])).max() < 1e-5
