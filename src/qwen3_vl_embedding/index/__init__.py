@@ -12,6 +12,7 @@
     indexer.py       one run over an open store: incremental, streaming, resumable
     indexing.py      open an index for writing, check the model once, run: what `qvl index` calls
     retrieval.py     query embedding, search, rerank
+    check.py         `qvl info --check`: SQLite's integrity, stored vectors, the ANN file
 
 Nothing heavy is imported here: `from qwen3_vl_embedding.index import open_store` loads numpy only.
 """
