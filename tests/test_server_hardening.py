@@ -184,3 +184,29 @@ def test_the_timeouts_do_not_cut_slow_work_or_kept_alive_connections(server):
     answer, waited = stalled(server, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200 ") and answer.count(b"HTTP/1.1") == 1, answer
     assert waited < 10
+
+
+@pytest.mark.parametrize("base", ["uvicorn.protocols.http.httptools_impl:HttpToolsProtocol",
+                                  "uvicorn.protocols.http.h11_impl:H11Protocol"])
+def test_the_header_timeout_works_with_either_http_protocol(base):
+    """uvicorn uses httptools when installed, h11 otherwise: the timer is the same for both."""
+    from fastapi import FastAPI
+
+    from qwen3_vl_embedding.server.slow_clients import _protocol_class
+
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping():
+        return {"ok": True}
+
+    running = RunningServer(app, http=_protocol_class(base, 0.5), timeout_keep_alive=5)
+    try:
+        answer, waited = stalled(running, b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        assert answer.startswith(b"HTTP/1.1 408 ") and 0.4 <= waited < 10, (answer, waited)
+        answer, _ = stalled(running, b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /ping HTTP/1.1\r\n")
+        assert answer.startswith(b"HTTP/1.1 200 ") and answer.count(b"HTTP/1.1 408 ") == 1, answer
+        with httpx.Client(base_url=running.url, timeout=10, trust_env=False) as c:
+            assert c.get("/ping").json() == {"ok": True}
+    finally:
+        running.stop()

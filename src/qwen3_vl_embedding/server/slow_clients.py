@@ -24,14 +24,13 @@ class _HeaderTimer:
     header_timeout: float = 10.0
     _header_timer: asyncio.TimerHandle | None = None
     _awaited_cycle: Any = None
-    _started: bool = False  # a byte of the awaited request has arrived
+    _begun: bool = False  # httptools: a request has begun and its headers are not complete
 
     def connection_made(self, transport) -> None:  # noqa: D102 - asyncio.Protocol
         super().connection_made(transport)  # type: ignore[misc]
         self._await_headers()
 
     def data_received(self, data: bytes) -> None:  # noqa: D102
-        self._started = True
         super().data_received(data)  # type: ignore[misc]
         if self._header_timer is not None and self.cycle is not self._awaited_cycle:  # type: ignore[attr-defined]
             self._stop_timer()  # a new request's headers are complete
@@ -42,6 +41,19 @@ class _HeaderTimer:
         if not self.transport.is_closing() and (cycle is None or cycle.response_complete):  # type: ignore[attr-defined]
             self._await_headers()  # no pipelined request started: wait for the next one
 
+    def on_message_begin(self) -> None:  # noqa: D102 - httptools' parser callbacks
+        self._begun = True
+        super().on_message_begin()  # type: ignore[misc]
+
+    def on_headers_complete(self) -> None:  # noqa: D102
+        self._begun = False
+        super().on_headers_complete()  # type: ignore[misc]
+
+    def _request_begun(self) -> bool:
+        """Whether part of a request (not all its headers) has arrived."""
+        conn = getattr(self, "conn", None)  # h11 keeps what it could not parse yet
+        return bool(conn.trailing_data[0]) if conn is not None else self._begun
+
     def connection_lost(self, exc) -> None:  # noqa: D102
         self._stop_timer()
         super().connection_lost(exc)  # type: ignore[misc]
@@ -49,7 +61,6 @@ class _HeaderTimer:
     def _await_headers(self) -> None:
         self._stop_timer()
         self._awaited_cycle = self.cycle  # type: ignore[attr-defined]
-        self._started = False
         self._header_timer = asyncio.get_running_loop().call_later(self.header_timeout, self._headers_late)
 
     def _stop_timer(self) -> None:
@@ -61,7 +72,7 @@ class _HeaderTimer:
         self._header_timer = None
         transport = self.transport  # type: ignore[attr-defined]
         if not transport.is_closing() and self.cycle is self._awaited_cycle:  # type: ignore[attr-defined]
-            if self._started:
+            if self._request_begun():
                 transport.write(REQUEST_TIMEOUT)
             transport.close()
 
