@@ -111,6 +111,22 @@ def test_total_video_pixels_and_frames_are_refused_before_decoding(tiny_model_di
         embedder.embed([{"video": clip_640, "fps": 8, "max_frames": 12}])
 
 
+def test_with_pyav_the_limits_come_before_the_reader_counts_frames(tiny_model_dir, clip_640, monkeypatch):
+    """PyAV's reader decodes a whole video to count its frames: the header's count is checked first."""
+    from qwen3_vl_embedding import Qwen3VLEmbedder, preprocess
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the video was opened for reading before the limits were checked")
+    monkeypatch.setattr(preprocess, "open_video", refuse)
+    for policy, item, refusal in (
+            (MediaPolicy(max_video_seconds=2.5), {"video": clip_640}, "video of 3.0 s exceeds max_video_seconds=2.5"),
+            (MediaPolicy(max_video_pixels=2_000_000), {"video": clip_640, "fps": 8, "max_frames": 8},
+             "8 frames of 640x480 are 2457600 pixels, more than max_video_pixels=2000000")):
+        embedder = Qwen3VLEmbedder(tiny_model_dir, video_backend="av", workers=1, media_policy=policy)
+        with pytest.raises(LimitError, match=refusal):
+            embedder.embed([item])
+
+
 def test_a_video_that_cannot_fit_max_length_is_refused_before_decoding(tiny_model_dir, clip_640, no_decoding):
     from qwen3_vl_embedding import Qwen3VLEmbedder
 

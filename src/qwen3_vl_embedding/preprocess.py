@@ -144,18 +144,35 @@ class Preprocessor:
 
     def _video_file(self, part: VideoPart) -> tuple[torch.Tensor, list[int], float]:
         """A video file's sampled frames. Its size, frame count and rate come from the container header,
-        and every limit (frame pixels, frames, pixels in all, duration, tokens) is checked before a frame
-        is decoded; frames are then decoded and resized a chunk at a time."""
+        and every limit (frame pixels, duration, frames, pixels in all, tokens) is checked before a frame
+        is decoded (the reader's own count, which may decode to count, is checked again); frames are then
+        decoded and resized a chunk at a time."""
         source = media.video_source(part.source, self.policy)
         header = read_header(source)
         media.check_pixels(header.width, header.height, self.policy, "video frames")
+        if header.frames and header.fps:
+            try:
+                self._sampling(part, header.frames, header.fps, header)
+            except InputError:
+                raise
+            except ValueError:
+                pass  # the reader's own count decides
         video = open_video(source, self.settings.video_backend, header)
+        first, last, n = self._sampling(part, video.num_frames, video.fps, header)
+        indices = vision.sample_indices(first, last, n)
+        chunks = self._checked(video.frame_chunks(indices, vision.CHUNK_PIXELS))
+        return vision.resize_video_stream(chunks, n, vision.FILE_TOTAL_PIXELS), indices, video.fps
+
+    def _sampling(self, part: VideoPart, frames: int, fps: float, header) -> tuple[int, int, int]:
+        """(first, last, count) of the frames to sample from a video of `frames` at `fps`, refused when over
+        max_video_seconds, max_video_frames, max_video_pixels or the model's max_length."""
         cap = self.policy.max_video_seconds
-        if cap is not None and video.duration > cap:
-            raise LimitError(f"video of {video.duration:.1f} s exceeds max_video_seconds={cap}",
+        duration = frames / fps if fps else 0.0
+        if cap is not None and duration > cap:
+            raise LimitError(f"video of {duration:.1f} s exceeds max_video_seconds={cap}",
                              limit="max_video_seconds", value=cap)
-        first, last = vision.frame_range(video.num_frames, video.fps, part.start, part.end)
-        n = vision.smart_nframes(last - first + 1, video.fps, part.fps or 2.0, part.max_frames)
+        first, last = vision.frame_range(frames, fps, part.start, part.end)
+        n = vision.smart_nframes(last - first + 1, fps, part.fps or 2.0, part.max_frames)
         self._check_frames(n)
         limit = self.policy.max_video_pixels
         if limit is not None and n * header.frame_pixels > limit:
@@ -167,9 +184,7 @@ class Preprocessor:
         if tokens > self.max_length:
             raise InputError(f"the video alone needs {tokens} tokens ({n} frames of {fw}x{fh} once resized), more "
                              f"than max_length={self.max_length}; lower max_frames or fps, or raise max_length")
-        indices = vision.sample_indices(first, last, n)
-        chunks = self._checked(video.frame_chunks(indices, vision.CHUNK_PIXELS))
-        return vision.resize_video_stream(chunks, n, vision.FILE_TOTAL_PIXELS), indices, video.fps
+        return first, last, n
 
     def _checked(self, chunks):
         """Decoded chunks, each frame size checked again (a header may understate it)."""

@@ -34,13 +34,15 @@ class RayEmbedder:
     budget, the index fingerprint); it is freed when the pool starts, so it never holds a GPU the pool
     needs. `iter_embed` runs one Ray Data job over all the inputs it is given."""
 
+    media_policy: Any = None  # what the actors may read (None: the library's default)
+
     def __init__(self, model: str, *, address: str | None = None, actors: int | None = None,
                  device: str | None = None, dtype: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
                  verbose: bool = False, media_policy: Any = None):
         self.ray = connect(address, verbose=verbose)
         self.name = str(model)
         self.device, self.dtype = device, dtype
-        self.media_policy = media_policy  # what the actors may read (None: the library's default)
+        self.media_policy = media_policy
         self.batch_rows = batch_rows
         self.plan = cluster_plan(self.ray, actors, device)
         self._helper: Any = None
