@@ -8,9 +8,11 @@ import os
 import sys
 
 DESCRIPTION = """Serve POST /v1/embeddings (OpenAI-compatible), POST /v1/rerank (with --reranker), GET /health,
-/v1/models, /metrics and the OpenAPI document (/docs). Safe by default: listens on 127.0.0.1, refuses
-local files and remote URLs in requests (data URIs are always accepted) unless --allow-local-dir or
---allow-remote-media, and never fetches from private or loopback addresses."""
+/v1/models, /metrics and the OpenAPI document (/docs), and the routes of vLLM's, Cohere's and TEI's
+clients (/score, /rerank, /v2/rerank, /v1/embed, /v2/embed, /embed, /info; see docs/server.md).
+Safe by default: listens on 127.0.0.1, refuses local files and remote URLs in requests (data URIs are
+always accepted) unless --allow-local-dir or --allow-remote-media, and never fetches from private or
+loopback addresses."""
 
 
 def register(subparsers, common) -> None:
@@ -28,7 +30,8 @@ def register(subparsers, common) -> None:
                    help=f"[QVL_PORT, default {d.port}]")
     g.add_argument("--api-key", default=None,
                    help="require 'Authorization: Bearer KEY' on every route but /health [QVL_API_KEY]")
-    g.add_argument("--db", metavar="DIR", help="a `qvl index` database to search with POST /v1/search")
+    g.add_argument("--db", metavar="DIR", help="a `qvl index` database to search with POST /v1/search (the "
+                                               "embedding model is then the index's unless --model names one)")
     g.add_argument("--model-name", help="model id shown in /v1/models and responses (default: --model)")
     g.add_argument("--reranker-name", help="reranker id shown in /v1/models and responses (default: --reranker)")
     g.add_argument("--workers", type=int, default=None,
@@ -124,10 +127,9 @@ def run(args: argparse.Namespace) -> int:
     if not _is_loopback(config.host) and config.api_key is None:
         log.warning("listening on %s without --api-key: anyone who can reach this port can use the server",
                     config.host)
-    if args.db:
-        _check_index(args.db)  # before loading models for nothing
+    model = _index_model(args.db, args.model) if args.db else None  # before loading models for nothing
     policy = config.media_policy()
-    embedder = load_embedder(args, media_policy=policy, workers=args.workers)
+    embedder = load_embedder(args, model, media_policy=policy, workers=args.workers)
     reranker = load_reranker(args, media_policy=policy, workers=args.workers) if args.reranker else None
     index = None
     if args.db:
@@ -146,8 +148,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_index(path: str) -> None:
-    from ..index.backends import store_exists
+def _index_model(path: str, named: str | None) -> str:
+    """The model to serve the index at `path` with: `named` (--model, QVL_MODEL), else the index's own."""
+    from ..index.backends import open_store, store_exists
+    from ..index.compat import index_model
 
     if not store_exists(path):
         raise ValueError(f"--db {path}: no index there; build one with `qvl index FOLDER --db {path}`")
+    if named:
+        return named
+    with open_store(path) as store:
+        return index_model(store)

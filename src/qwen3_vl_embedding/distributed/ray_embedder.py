@@ -148,5 +148,5 @@ def index_with_ray(paths: Iterable[str], db: str, embedder: RayEmbedder, *, dim:
     from ..index.indexing import NewIndex, index_paths
 
     options = options or IndexOptions()
-    return index_paths(paths, db, lambda: embedder, model=embedder.name, options=options, progress=progress,
+    return index_paths(paths, db, lambda model: embedder, model=embedder.name, options=options, progress=progress,
                        new=NewIndex(dim=dim, settings=options.ingest.settings()))

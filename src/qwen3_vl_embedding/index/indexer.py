@@ -14,18 +14,26 @@ old ones in place (same ids), and the records of units the file no longer has ar
 last new record is in. `force` first marks every indexed file under the roots 'stale' (one commit);
 a stale file is embedded whole and becomes 'done' when finished, so an interrupted forced run, run
 again, finds the stale files left and embeds only those.
+
+The embedder may be given as a function that loads it: it is called only when a unit must be embedded,
+so a run over unchanged files loads no model. A file that failed before and has not changed since is
+not tried again (`IndexReport.known_failed`) unless `retry_failed` or `force`. `exclude` globs (shell
+syntax on absolute paths, `*` crossing '/') leave out matching files and folders, and forget their
+records when they were indexed before.
 """
 from __future__ import annotations
 
+import fnmatch
+import itertools
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..batching import RunStats
 from ..contracts import Embedder
 from . import ingest
 from .ingest import Found, IngestOptions, Problem, UnitError
@@ -44,11 +52,15 @@ class IndexOptions:
     batch_size: int | None = None
     rebuild_ann: bool = False  # rebuild the approximate index at the end instead of updating it
     ann_precision: str | None = None  # with rebuild_ann: new codes for it
+    retry_failed: bool = False  # try again files that failed before and have not changed
+    exclude: tuple[str, ...] = ()  # globs on absolute paths: files and folders left out
 
 
 @dataclass
 class IndexReport:
-    """What a run did. `skipped`: supported files not (fully) indexed; `ignored`: unsupported files."""
+    """What a run did. `skipped`: supported files not (fully) indexed; `ignored`: unsupported files;
+    `known_failed`: files that failed before, unchanged since, not tried again (they do not make the run
+    fail); `model_loaded`: whether anything had to be embedded."""
 
     files_seen: int = 0
     indexed_files: int = 0
@@ -58,6 +70,9 @@ class IndexReport:
     removed_records: int = 0
     skipped: list[Problem] = field(default_factory=list)
     ignored: list[Problem] = field(default_factory=list)
+    known_failed: list[Problem] = field(default_factory=list)
+    excluded_files: int = 0
+    model_loaded: bool = False
     seconds: float = 0.0
     embed_seconds: float = 0.0
     interrupted: bool = False
@@ -74,6 +89,8 @@ class IndexReport:
                 "removed_records": self.removed_records,
                 "skipped": [{"path": p.path, "reason": p.reason} for p in self.skipped],
                 "ignored": [{"path": p.path, "reason": p.reason} for p in self.ignored],
+                "known_failed": [{"path": p.path, "reason": p.reason} for p in self.known_failed],
+                "excluded_files": self.excluded_files, "model_loaded": self.model_loaded,
                 "seconds": round(self.seconds, 3), "interrupted": self.interrupted,
                 "resumed_stale": self.resumed_stale}
 
@@ -100,18 +117,18 @@ class _File:
 class Indexer:
     """One run of `qvl index` over a store with an embedder."""
 
-    def __init__(self, store: Store, embedder: Embedder, options: IndexOptions | None = None,
+    def __init__(self, store: Store, embedder: Embedder | Callable[[], Embedder], options: IndexOptions | None = None,
                  progress: Any = None):
-        """`embedder`: a Qwen3VLEmbedder or a distributed.RayEmbedder (anything that is a `contracts.Embedder`).
+        """`embedder`: a Qwen3VLEmbedder, a distributed.RayEmbedder, a RemoteEmbedder (anything that is a
+        `contracts.Embedder`), or a function returning one, called when the first unit must be embedded.
         PDF pages are rendered within its pixel budget unless `options.ingest.max_pixels` is set."""
         self.store = store
-        self.embedder = embedder
-        options = options or IndexOptions()
-        if options.ingest.max_pixels is None:
-            options = replace(options, ingest=replace(options.ingest, max_pixels=embedder.max_pixels))
-        self.options = options
+        lazy = callable(embedder) and not hasattr(embedder, "iter_embed")
+        self._load = embedder if lazy else (lambda: embedder)
+        self._embedder: Embedder | None = None
+        self.options = options or IndexOptions()
+        self._exclude = excluder(self.options.exclude)
         self.progress = progress  # a tqdm-like bar over files, or None
-        self.meta = store.meta
         self.report = IndexReport()
         self._pending: dict[int, tuple[_File, ingest.Unit]] = {}
         self._open: list[_File] = []
@@ -120,7 +137,21 @@ class Indexer:
         self._stored_ids: dict[str, set[int]] = {}  # records of partly indexed files, read when planning
         self._last_commit = time.monotonic()
         self._started = time.perf_counter()
-        self._tokenizer = embedder.text_tokenizer
+
+    @property
+    def meta(self):
+        return self.store.meta
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder, loaded on first use (and the pixel budget of PDF pages taken from it)."""
+        if self._embedder is None:
+            self._embedder = self._load()
+            self.report.model_loaded = True
+            if self.options.ingest.max_pixels is None:
+                self.options = replace(self.options, ingest=replace(self.options.ingest,
+                                                                    max_pixels=self._embedder.max_pixels))
+        return self._embedder
 
     # the run -----------------------------------------------------------------------------------
     def run(self, roots: Iterable[str]) -> IndexReport:
@@ -151,7 +182,8 @@ class Indexer:
                 raise FileNotFoundError(f"no such file or folder: {root}")
         states = self.store.file_states()
         found: list[Found] = []
-        for entry in ingest.walk(roots, exclude=[self.store.location], hidden=self.options.hidden):
+        for entry in ingest.walk(roots, exclude=[self.store.location], hidden=self.options.hidden,
+                                 skip=self._exclude):
             if isinstance(entry, Problem):
                 (self.report.skipped if entry.supported else self.report.ignored).append(entry)
             elif entry.modality is None:
@@ -162,6 +194,10 @@ class Indexer:
         self.report.files_seen = len(found)
         real_roots = [os.path.realpath(os.path.expanduser(r)) for r in roots]
         gone = [p for p in states if _under(p, real_roots) and not os.path.exists(p)]
+        if self._exclude is not None:
+            excluded = [p for p in states if p not in gone and self._exclude(p)]
+            self.report.excluded_files = len(excluded)
+            gone += excluded
         if gone:
             self.report.removed_records = self.store.delete_paths(gone)
             self.report.removed_files = len(gone)
@@ -171,9 +207,12 @@ class Indexer:
         todo = []
         for f in found:
             state = states.get(f.path)
-            if (state is not None and state.status == "done" and not self.options.rehash
-                    and state.size == f.size and state.mtime == f.mtime):
+            same = state is not None and state.size == f.size and state.mtime == f.mtime
+            # (with force, the files to embed again are 'stale' by now: see _mark_stale)
+            if same and state.status == "done" and not self.options.rehash:
                 self.report.unchanged_files += 1
+            elif same and state.status == "failed" and not self.options.retry_failed:
+                self.report.known_failed.append(Problem(f.path, state.error or "failed"))
             else:
                 todo.append((f, state))
                 if state is not None and state.status in ("partial", "failed"):  # to resume it
@@ -196,11 +235,19 @@ class Indexer:
         return states
 
     def _embed(self, todo: list[tuple[Found, FileState | None]]) -> None:
-        stats = RunStats()
         seen_failures = 0
         t0 = time.perf_counter()
+        inputs = self._inputs(todo)
+        first = next(inputs, _NOTHING)  # hashes and skips unchanged files; loads the model for a unit to embed
+        if first is _NOTHING:
+            self._write_states()
+            self._settle()
+            return
+        from ..batching import RunStats  # (imports torch: not done by a run that embeds nothing)
+
+        stats = RunStats()
         for pos, vector in self.embedder.iter_embed(
-                self._inputs(todo), dim=self.meta.dim, instruction=self.meta.document_instruction,
+                itertools.chain([first], inputs), dim=self.meta.dim, instruction=self.meta.document_instruction,
                 on_error="skip", show_progress=False, stats=stats,
                 max_batch_tokens=self.options.max_batch_tokens, batch_size=self.options.batch_size):
             self._write_states()  # before any record of theirs
@@ -225,7 +272,10 @@ class Indexer:
             if file is None:
                 continue
             try:
-                units = ingest.units(found, self.options.ingest, self._tokenizer)
+                if found.modality in ("pdf", "text") and found.size:
+                    self._need_model(found)  # its pixel budget or tokenizer splits the file
+                units = ingest.units(found, self.options.ingest,
+                                     self.embedder.text_tokenizer if found.modality == "text" and found.size else None)
             except UnitError as e:
                 self._fail(file, str(e))
                 continue
@@ -235,11 +285,21 @@ class Indexer:
                     file.stored += 1
                     file.kept.add(record_id(found.path, found.modality, unit.number))
                     continue
+                self._need_model(found)
                 self._pending[position] = (file, unit)
                 position += 1
                 yield unit.input
             file.expected = len(units) - file.stored
             self._open.append(file)
+
+    def _need_model(self, found: Found) -> None:
+        """Load the model for a file that must be embedded; if it cannot load, the file's state is not written."""
+        if self._embedder is None:
+            try:
+                self.embedder
+            except BaseException:
+                self._due = [d for d in self._due if d[0].path != found.path]
+                raise
 
     def _begin(self, found: Found, state: FileState | None) -> _File | None:
         """Hash the file; None when it is unchanged, else record it as being indexed.
@@ -274,7 +334,7 @@ class Indexer:
                       self.meta.model, self.meta.document_instruction, self.meta.dim, unit.page, unit.start,
                       unit.end, unit.chunk, unit.text, file.date)
 
-    def _failures(self, stats: RunStats, seen: int) -> int:
+    def _failures(self, stats: Any, seen: int) -> int:
         for failure in stats.failures[seen:]:
             file, _ = self._pending.pop(failure.index)
             file.failures.append(failure.cause)
@@ -342,12 +402,26 @@ class Indexer:
             self.progress.update(1)
 
 
+_NOTHING = object()
+
+
+def excluder(globs: Iterable[str]) -> Callable[[str], bool] | None:
+    """A test of absolute paths against exclusion globs: True for a path matching one, or lying under a
+    folder that does (None without globs)."""
+    globs = list(globs)
+    if not globs:
+        return None
+    pattern = re.compile("|".join(f"(?:{fnmatch.translate(g)})|(?:{fnmatch.translate(g.rstrip('/') + '/*')})"
+                                  for g in globs))
+    return lambda path: pattern.match(path) is not None
+
+
 def _under(path: str, roots: list[str]) -> bool:
     """True when `path` is one of `roots` (real paths) or inside one of them."""
     return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
-def progress_bar(enabled: bool | None):
+def progress_bar(enabled: bool | None, desc: str = "indexing", unit: str = "file"):
     """A tqdm bar over files (items and rate in its postfix), or None when not on a terminal."""
     if enabled is None:
         enabled = sys.stderr.isatty()
@@ -355,4 +429,4 @@ def progress_bar(enabled: bool | None):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=0, desc="indexing", unit="file", dynamic_ncols=True)
+    return tqdm(total=0, desc=desc, unit=unit, dynamic_ncols=True)

@@ -1,4 +1,4 @@
-"""The FastAPI app: thin routes over `Service`, errors in OpenAI's shape, `Guard` around everything."""
+"""The FastAPI app: thin routes over `Service`, errors in each ecosystem's shape, `Guard` around everything."""
 from __future__ import annotations
 
 import contextlib
@@ -10,8 +10,10 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from .. import __version__
+from .compat import ignored_fields
+from .compat_routes import add_compat_routes
 from .config import ServerConfig
-from .errors import APIError, validation_message
+from .errors import APIError, style_of, styled_body, validation_message
 from .guard import BodyRefused, Guard
 from .metrics import Metrics
 from .schemas import (EmbeddingRequest, EmbeddingResponse, ErrorResponse, Health, ModelList, RerankRequest,
@@ -62,7 +64,8 @@ def create_app(config: ServerConfig, *, embedder: Any = None, reranker: Any = No
 
     def error_response(request: Request, error: APIError) -> JSONResponse:
         request.state.error_code = error.code
-        return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+        style = getattr(request.state, "error_style", None) or style_of(request.url.path)
+        return JSONResponse(styled_body(error, style), status_code=error.status, headers=error.headers)
 
     @app.exception_handler(APIError)
     async def api_error(request: Request, exc: APIError):
@@ -85,9 +88,17 @@ def create_app(config: ServerConfig, *, embedder: Any = None, reranker: Any = No
     async def health():
         return service.health()
 
-    @app.get("/v1/models", response_model=ModelList, tags=["server"])
+    @app.get("/v1/models", response_model=ModelList, response_model_exclude_none=True, tags=["server"])
     async def models():
         return service.models()
+
+    @app.get("/v1/tokenizer", tags=["server"], response_class=Response,
+             responses={200: {"content": {"application/json": {}},
+                              "description": "the embedding model's tokenizer (tokenizers JSON)"}})
+    async def tokenizer():
+        from starlette.concurrency import run_in_threadpool
+
+        return Response(await run_in_threadpool(service.tokenizer), media_type="application/json")
 
     @app.get("/metrics", tags=["server"], response_class=Response,
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus metrics"}})
@@ -97,16 +108,17 @@ def create_app(config: ServerConfig, *, embedder: Any = None, reranker: Any = No
 
     @app.post("/v1/embeddings", response_model=EmbeddingResponse, tags=["embeddings"])
     async def embeddings(body: EmbeddingRequest):
-        return JSONResponse(await service.embed(body))
+        return JSONResponse(await service.embed(body), headers=ignored_fields(body))
 
     @app.post("/v1/rerank", response_model=RerankResponse, tags=["rerank"])
     async def rerank(body: RerankRequest):
-        return JSONResponse(await service.rerank(body))
+        return JSONResponse(await service.rerank(body), headers=ignored_fields(body))
 
     @app.post("/v1/search", response_model=SearchResponse, tags=["search"])
     async def search(body: SearchRequest):
         return JSONResponse(await service.search(body))
 
+    add_compat_routes(app, service)
     app.add_middleware(Guard, api_key=config.api_key, max_body_bytes=config.max_body_bytes, metrics=metrics,
                        body_timeout=config.body_timeout)
     return app

@@ -5,8 +5,8 @@ Auth compares the token in constant time (`hmac.compare_digest`); /health stays 
 refused when its declared length exceeds the limit and counted while it streams in (chunked bodies);
 a body that has not arrived `body_timeout` seconds after the headers is answered 408 (a slow client
 holds no handler for longer; the headers' own timeout is the protocol's, see slow_clients.py).
-Any exception the app lets through becomes a 500 in OpenAI's error shape, logged with its traceback
-on the server and never sent to the client.
+Any exception the app lets through becomes a 500 in the route's error shape (errors.styled_body), logged
+with its traceback on the server and never sent to the client.
 """
 from __future__ import annotations
 
@@ -19,14 +19,15 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
-from .errors import APIError, limit_error
+from .errors import APIError, limit_error, style_of, styled_body
 from .metrics import Metrics
 
 logger = logging.getLogger("qwen3_vl_embedding.server")
 
 OPEN_PATHS = frozenset({"/health"})
 ENDPOINTS = frozenset({"/health", "/metrics", "/v1/models", "/v1/embeddings", "/v1/rerank", "/v1/search",
-                       "/openapi.json", "/docs", "/redoc"})
+                       "/openapi.json", "/docs", "/redoc",
+                       "/v2/rerank", "/rerank", "/v1/score", "/score", "/v1/embed", "/v2/embed", "/embed", "/info"})
 
 
 class BodyRefused(HTTPException):
@@ -105,18 +106,18 @@ class Guard:
         try:
             refusal = self._refusal(scope)
             if refusal is not None:
-                await self._send_error(send_tracked, refusal, state)
+                await self._send_error(send_tracked, refusal, state, scope)
             else:
                 await self.app(scope, receive_limited, send_tracked)
         except BodyRefused as e:
             if not sent["started"]:
-                await self._send_error(send_tracked, e.error, state)
+                await self._send_error(send_tracked, e.error, state, scope)
         except Exception:  # noqa: BLE001 - the server must answer and stay up
             logger.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
             if not sent["started"]:
                 error = APIError(500, "internal server error; see the server log", type="server_error",
                                  code="internal_error")
-                await self._send_error(send_tracked, error, state)
+                await self._send_error(send_tracked, error, state, scope)
         finally:
             self.metrics.observe_request(endpoint_label(scope.get("path", "")), sent["status"],
                                          time.perf_counter() - started, state.get("error_code"))
@@ -137,9 +138,9 @@ class Guard:
         return None
 
     @staticmethod
-    async def _send_error(send, error: APIError, state: dict[str, Any]) -> None:
+    async def _send_error(send, error: APIError, state: dict[str, Any], scope: dict[str, Any]) -> None:
         state["error_code"] = error.code
-        body = json.dumps(error.body()).encode()
+        body = json.dumps(styled_body(error, style_of(scope.get("path", "")))).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
         if error.status in (408, 413) and "connection" not in error.headers:

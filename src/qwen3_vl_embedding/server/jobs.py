@@ -60,11 +60,11 @@ def check_item_limits(item: Item, config: Any, prefix: str, index: int | None) -
             raise limit_error("max_video_frames", max_frames, f"{param}: max_frames={part.max_frames}", param)
 
 
-def embeddings_of(embedder: Any, rows: list, dim: int) -> np.ndarray:
+def embeddings_of(embedder: Any, rows: list, dim: int, normalize: bool = True) -> np.ndarray:
     """A request's raw hidden states -> its vectors with the embedder's own head (on the worker thread)."""
     import torch
 
-    return embedder.head(torch.stack(rows), dim).numpy()
+    return embedder.head(torch.stack(rows), dim, normalize).numpy()
 
 
 def floats(rows: list) -> list[float]:

@@ -23,12 +23,14 @@ from ..errors import InputError
 from ..inputs import to_item
 from ..pooling import check_dim
 from ..ranking import reorder
+from ..truncation import truncate_item
 from .batcher import Batcher, Closed, JobResult, QueueFull
+from .compat import (check_object_documents, check_vector_types, encode_vectors, openai_inputs,
+                     rank_field_documents)
 from .config import ServerConfig
-from .errors import APIError, from_input_error, limit_error
+from .errors import APIError, from_input_error, limit_error, query_error
 from .index_search import IndexSearcher, filters_of, rerank_document
-from .jobs import (check_item_limits, check_text_chars, embeddings_of, encode_vector, floats, prepared_inline,
-                   ranked)
+from .jobs import check_item_limits, check_text_chars, embeddings_of, floats, prepared_inline, ranked
 from .metrics import Metrics
 from .schemas import EmbeddingRequest, RerankRequest, SearchRequest, to_library
 
@@ -41,11 +43,15 @@ class Embedded:
     tokens: int
 
 
+@dataclass(frozen=True)
+class Reranked:
+    """A rerank's outcome: one score in (0, 1) per document, in document order, and the tokens it used."""
+
+    scores: list[float]
+    tokens: int
+
+
 _RUN = {"on_error": "skip", "show_progress": False}  # how the workers run merged jobs: a bad input fails alone
-
-
-def _inputs(value: Any) -> list:
-    return [value] if isinstance(value, str) else list(value)
 
 
 class Service:
@@ -92,8 +98,24 @@ class Service:
         return {"status": "stopping" if self.closing else "ok", "models": dict(self.names)}
 
     def models(self) -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": name, "object": "model", "created": self.started, "owned_by": "qvl",
-                                            "task": task} for task, name in self.names.items()]}
+        """The served models, with what a client embedding files through the server needs: the embedder's
+        size, document instruction and pixel budget, and the request limits (remote.RemoteEmbedder)."""
+        c = self.config
+        limits = {"max_items": c.max_items, "max_body_bytes": c.max_body_bytes, "max_media_bytes": c.max_media_bytes}
+        data = []
+        for task, name in self.names.items():
+            model = self.embedder if task == "embedding" else self.reranker
+            card = {"id": name, "object": "model", "created": self.started, "owned_by": "qvl", "task": task,
+                    "max_pixels": model.max_pixels, "limits": limits}
+            if task == "embedding":
+                card.update(dim=model.dim, default_instruction=model.default_instruction)
+            data.append(card)
+        return {"object": "list", "data": data}
+
+    def tokenizer(self) -> str:
+        """The embedder's fast tokenizer as JSON (how a remote indexer cuts texts into chunks of tokens)."""
+        self._need("embedding", "--model")
+        return self.embedder.text_tokenizer.to_str()
 
     def _need(self, task: str, option: str) -> None:
         if task not in self.batchers:
@@ -120,18 +142,26 @@ class Service:
 
     # embeddings --------------------------------------------------------------------------------
     async def embed(self, request: EmbeddingRequest) -> dict[str, Any]:
-        """An OpenAI embeddings request -> its response body."""
+        """An OpenAI embeddings request (or vLLM's conversations, Jina's and Cohere's fields) -> its response body."""
         self._need("embedding", "--model")
-        result = await self.embed_inputs(_inputs(request.input), request.dimensions, request.instruction)
-        data = [{"object": "embedding", "index": i, "embedding": encode_vector(v, request.encoding_format)}
-                for i, v in enumerate(result.vectors)]
+        kind = request.embedding_type or request.encoding_format
+        check_vector_types([kind], self.quant_ranges, "embedding_type")
+        inputs, instruction, param = await openai_inputs(request)
+        result = await self.embed_inputs(inputs, request.dimensions, instruction, param)
+        data = [{"object": "embedding", "index": i, "embedding": v}
+                for i, v in enumerate(encode_vectors(result.vectors, kind, self.quant_ranges))]
         return {"object": "list", "data": data, "model": self.names["embedding"],
                 "usage": {"prompt_tokens": result.tokens, "total_tokens": result.tokens}}
 
+    @property
+    def quant_ranges(self) -> Any:
+        """The int8/uint8 calibration ranges of the served embedder (`Qwen3VLEmbedder.calibrate`), if any."""
+        return getattr(self.embedder, "quant_ranges", None)
+
     async def embed_inputs(self, inputs: list, dimensions: int | None = None, instruction: str | None = None,
-                           param: str = "input") -> Embedded:
-        """Vectors of library inputs (strings, or item dicts) at `dimensions` (None: the server's default).
-        Errors name `param[i]`."""
+                           param: str = "input", normalize: bool = True) -> Embedded:
+        """Vectors of library inputs (strings, or item dicts) at `dimensions` (None: the server's default),
+        L2-normalised unless `normalize` is False. Errors name `param[i]`."""
         self._need("embedding", "--model")
         deadline = self.deadline()
         try:
@@ -144,7 +174,10 @@ class Service:
             raise APIError(400, f"{param} is empty; send a string or a list of inputs", param=param,
                            code="invalid_input")
         if len(inputs) > self.config.max_items:
-            raise limit_error("max_items", self.config.max_items, f"{len(inputs)} inputs in one request", param)
+            n = self.config.max_items  # LangChain's OpenAIEmbeddings sends up to 1000 per request by default
+            raise limit_error("max_items", n, f"{len(inputs)} inputs in one request; send at most {n} per request "
+                              f"(LangChain's OpenAIEmbeddings: chunk_size={n}) or start the server with a larger "
+                              "--max-items", param)
         check_text_chars(instruction, self.config.max_text_chars, "instruction")
         for i, raw in enumerate(inputs):
             if isinstance(raw, str):
@@ -156,7 +189,7 @@ class Service:
             jobs, cost = await run_in_threadpool(self._embedding_jobs, inputs, instruction, param)
         embedder = self.embedder
         result = await self.run_job("embedding", jobs, cost, deadline,
-                                    finish=lambda rows: embeddings_of(embedder, rows, dim))
+                                    finish=lambda rows: embeddings_of(embedder, rows, dim, normalize))
         if result.failures:
             first = result.failures[0]
             raise from_input_error(first.error or InputError(first.cause, field=first.field), param, first.index)
@@ -177,46 +210,75 @@ class Service:
 
     # rerank ------------------------------------------------------------------------------------
     async def rerank(self, request: RerankRequest) -> dict[str, Any]:
+        """A rerank request (Cohere v1/v2, Jina, vLLM) -> its response body, results best first."""
         self._need("rerank", "--reranker")
-        deadline = self.deadline()
-        if len(request.documents) > self.config.max_items:
-            raise limit_error("max_items", self.config.max_items, f"{len(request.documents)} documents in one request",
-                              "documents")
-        if not request.documents:
-            return {"id": f"rerank-{uuid.uuid4().hex}", "model": self.names["rerank"], "results": [],
-                    "usage": {"total_tokens": 0}}
-        check_text_chars(request.instruction, self.config.max_text_chars, "instruction")
         documents = [to_library(d) for d in request.documents]
-        jobs = await run_in_threadpool(self._rerank_jobs, to_library(request.query), documents, request.instruction)
-        result = await self.run_job("rerank", [j for j, _ in jobs], sum(c for _, c in jobs), deadline, finish=floats)
-        if result.failures:
-            first = result.failures[0]
-            raise from_input_error(first.error or InputError(first.cause, field=first.field), "documents", first.index)
-        scores = result.rows
+        if request.rank_fields:
+            texts = rank_field_documents(documents, request.rank_fields)
+        else:
+            check_object_documents(documents)
+            texts = documents
+        scored = await self.rerank_inputs(to_library(request.query), texts, request.instruction,
+                                          max_tokens_per_doc=request.max_tokens_per_doc)
         results = []
-        for i in ranked(scores, request.top_n):
-            entry: dict[str, Any] = {"index": i, "relevance_score": scores[i]}
+        for i in ranked(scored.scores, request.top_n or None):
+            entry: dict[str, Any] = {"index": i, "relevance_score": scored.scores[i]}
             if request.return_documents:
                 doc = documents[i]
                 entry["document"] = {"text": doc} if isinstance(doc, str) else doc
             results.append(entry)
         return {"id": f"rerank-{uuid.uuid4().hex}", "model": self.names["rerank"], "results": results,
-                "usage": {"total_tokens": sum(result.token_counts)}}
+                "usage": {"total_tokens": scored.tokens, "prompt_tokens": scored.tokens}}
 
-    def _rerank_jobs(self, query: Any, documents: list, instruction: str | None) -> list[tuple[Any, int]]:
-        try:
-            check_item_limits(to_item(query), self.config, "query", None)
-        except InputError as e:
-            raise from_input_error(e if (e.field or "").startswith("query") else e.located(field_prefix="query"),
-                                   "query") from None
-        try:
-            items = []
-            for i, doc in enumerate(documents):
-                items.append(to_item(doc, i))
-                check_item_limits(items[-1], self.config, "documents", i)
-            return self.reranker.prepare_pairs(query, items, instruction)
-        except InputError as e:
-            raise from_input_error(e, "documents") from None
+    async def rerank_inputs(self, query: Any, documents: list, instruction: str | None = None, *,
+                            max_tokens_per_doc: int | None = None, pairwise: bool = False,
+                            param: str = "documents", query_param: str = "query") -> Reranked:
+        """Scores of library documents against a library query (`pairwise`: `query` is a list, one query per
+        document), in document order. `max_tokens_per_doc` keeps the first N tokens of each document's text
+        (the reranker's tokenizer; media untouched). Errors name `param[i]` and `query_param`."""
+        self._need("rerank", "--reranker")
+        deadline = self.deadline()
+        if len(documents) > self.config.max_items:
+            raise limit_error("max_items", self.config.max_items, f"{len(documents)} documents in one request", param)
+        if not documents:
+            return Reranked([], 0)
+        check_text_chars(instruction, self.config.max_text_chars, "instruction")
+        jobs = await run_in_threadpool(self._rerank_jobs, query, documents, instruction, max_tokens_per_doc,
+                                       pairwise, param, query_param)
+        result = await self.run_job("rerank", [j for j, _ in jobs], sum(c for _, c in jobs), deadline, finish=floats)
+        if result.failures:
+            first = result.failures[0]
+            error = first.error or InputError(first.cause, field=first.field)
+            if (error.field or "").startswith("query"):
+                raise query_error(error, query_param, first.index if pairwise else None)
+            raise from_input_error(error, param, first.index)
+        return Reranked(list(result.rows), sum(result.token_counts))
+
+    def _rerank_jobs(self, query: Any, documents: list, instruction: str | None, max_tokens: int | None,
+                     pairwise: bool, param: str, query_param: str) -> list[tuple[Any, int]]:
+        queries = list(query) if pairwise else [query]
+        for qi, q in enumerate(queries):
+            try:
+                check_item_limits(to_item(q), self.config, query_param, qi if pairwise else None)
+            except InputError as e:
+                raise query_error(e, query_param, qi if pairwise else None) from None
+        items = []
+        for i, doc in enumerate(documents):
+            try:
+                item = to_item(doc, i)
+            except InputError as e:
+                raise from_input_error(e, param) from None
+            check_item_limits(item, self.config, param, i)
+            items.append(item if max_tokens is None else truncate_item(item, self.reranker.text_tokenizer, max_tokens))
+        groups = [(q, [item], qi) for qi, (q, item) in enumerate(zip(queries, items))] if pairwise \
+            else [(query, items, None)]
+        jobs: list[tuple[Any, int]] = []
+        for q, group, where in groups:
+            try:  # the documents are checked items already: only the query can fail here
+                jobs += self.reranker.prepare_pairs(q, group, instruction)
+            except InputError as e:
+                raise query_error(e, query_param, where) from None
+        return jobs
 
     # search ------------------------------------------------------------------------------------
     async def search(self, request: SearchRequest) -> dict[str, Any]:
