@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 import torch
 
-from .batching import Failure, RunStats
+from .batching import Failure, Refused, RunStats
 from .constants import (EMBED_INSTRUCTION, EMBED_MAX_LENGTH, EMBEDDING_2B, FPS, MAX_FRAMES, MAX_PIXELS,
                         MIN_PIXELS, TOTAL_PIXELS)
 from .engine import LoadedModel
-from .inputs import Item, to_item, to_items
+from .errors import InputError
+from .inputs import Item, check_many, require_content, to_item, to_items
 from .pooling import check_dim, matryoshka
 from .prompts import Prompt, embedding_prompt
 from .quantize import QuantRanges, check_precision, quantize
@@ -70,22 +72,36 @@ class Qwen3VLEmbedder(LoadedModel):
 
     # prompts ---------------------------------------------------------------------------------------
     def prompt(self, item: Any, instruction: str | None = None, index: int | None = None) -> Prompt:
-        """The prompt of one input (`instruction` applies when the input sets none); errors name `index`."""
-        item = to_item(item, index)
+        """The prompt of one input (`instruction` applies when the input sets none); errors name `index`.
+        An input with no text, image or video is an InputError (only the official `process` embeds it)."""
+        item = require_content(to_item(item, index), index)
         if instruction is not None and item.instruction is None:
             item = dataclasses.replace(item, instruction=instruction)
         return embedding_prompt(item, self.default_instruction, self.fps, self.max_frames)
 
-    def _prompts(self, inputs: Iterable[Any], instruction: str | None) -> Iterator[Prompt]:
+    def _prompts(self, inputs: Iterable[Any], instruction: str | None, skip: bool = False) -> Iterator[Prompt | Refused]:
+        """Each input's prompt; with `skip`, a malformed input becomes a Refused job (reported at its place)."""
         for i, obj in enumerate(inputs):
-            yield self.prompt(obj, instruction, i)
+            try:
+                yield self.prompt(obj, instruction, i)
+            except InputError as e:
+                if not skip:
+                    raise
+                yield Refused(e)
 
     # the official API ------------------------------------------------------------------------------
     def process(self, inputs: list[dict[str, Any]], normalize: bool = True) -> torch.Tensor:
         """Embeddings (n, dim) as a float32 CPU tensor, rows in input order (the official method).
 
-        Raises InputError naming the input and field when an item cannot be read; never substitutes."""
+        Raises InputError naming the input and field when an item cannot be read; never substitutes, with
+        one exception kept from the reference: an item with no text, image or video is embedded as the
+        text NULL, with a warning naming it (`embed` refuses such an item)."""
         items: list[Item] = to_items(inputs)
+        empty = [i for i, it in enumerate(items) if it.is_empty]
+        if empty:
+            warnings.warn(f"input(s) {', '.join(map(str, empty[:10]))}{' ...' if len(empty) > 10 else ''} have no "
+                          f"text, image or video; embedded as the text 'NULL', as the official process() does "
+                          f"(embed() refuses them)", UserWarning, stacklevel=2)
         prompts = [embedding_prompt(it, self.default_instruction, self.fps, self.max_frames) for it in items]
         out = self.engine.collect(prompts, lambda h: self.head(h, None, normalize))
         return out if len(prompts) else torch.empty((0, self.dim))
@@ -95,11 +111,16 @@ class Qwen3VLEmbedder(LoadedModel):
                    instruction: str | None = None, max_batch_tokens: int | None = None,
                    batch_size: int | None = None, show_progress: bool | None = None, on_error: str = "raise",
                    total: int | None = None, stats: RunStats | None = None) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield (input position, float32 vector) as batches finish (not in input order); streams any iterable."""
+        """Yield (input position, float32 vector) as batches finish (not in input order); streams any iterable.
+
+        A malformed or empty input raises InputError naming its position, or with on_error="skip" is
+        recorded in `stats.failures` like an unreadable one."""
+        check_many(inputs)
         dim = check_dim(dim, self.dim)
         if total is None and hasattr(inputs, "__len__"):
             total = len(inputs)  # type: ignore[arg-type]
-        for pos, row in self.run_jobs(self._prompts(inputs, instruction), lambda h: self.head(h, dim, normalize),
+        for pos, row in self.run_jobs(self._prompts(inputs, instruction, on_error == "skip"),
+                                      lambda h: self.head(h, dim, normalize),
                                       max_batch_tokens=max_batch_tokens, batch_size=batch_size,
                                       on_error=on_error, show_progress=show_progress, total=total, stats=stats):
             yield pos, row.numpy()
@@ -113,6 +134,7 @@ class Qwen3VLEmbedder(LoadedModel):
         dim: Matryoshka size (64..model size), re-normalised. precision: float32, float16, int8, uint8
         (calibrated `ranges`, default the embedder's `calibrate` result), binary or ubinary (packed bits).
         on_error="skip" returns an `EmbedResult` (array, failures) instead of raising InputError."""
+        check_many(inputs)
         check_precision(precision)
         dim = check_dim(dim, self.dim)
         if precision in ("int8", "uint8"):

@@ -54,6 +54,48 @@ def common_options(default_reranker: str | None = RERANKER_2B) -> argparse.Argum
     return p
 
 
+def media_options(parser: argparse.ArgumentParser) -> None:
+    """--max-image-pixels and --max-video-pixels: what a command that reads images and videos will decode
+    (checked from each file's header first; a file over a limit is skipped, or refused, naming it)."""
+    import warnings
+
+    from ..media import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_VIDEO_PIXELS
+
+    # Pillow warns of large images when it reads their header (a photo's date, a size check); in qvl the
+    # media policy refuses them from that header, naming its limit, so its warning only adds noise.
+    warnings.filterwarnings("ignore", message="Image size .* could be decompression bomb")
+    g = parser.add_argument_group("media limits (checked from headers, before decoding)")
+    g.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS, metavar="N",
+                   help="width x height of an image or video frame [default: %(default)s, as the server]")
+    g.add_argument("--max-video-pixels", type=int, default=DEFAULT_MAX_VIDEO_PIXELS, metavar="N",
+                   help="pixels decoded for one video: frames sampled x width x height [default: %(default)s]")
+
+
+def media_policy(args: argparse.Namespace):
+    """The media policy of a command with `media_options`: local files and URLs, within its limits."""
+    from ..media import MediaPolicy
+
+    for name in ("max_image_pixels", "max_video_pixels"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    return MediaPolicy(max_image_pixels=args.max_image_pixels, max_video_pixels=args.max_video_pixels)
+
+
+def with_limit_hint(reason: str, again: str = "") -> str:
+    """A skip reason that names a media limit, with the option that raises it (and `again`: how to have
+    the file tried again)."""
+    for name in ("max_image_pixels", "max_video_pixels"):
+        if f"{name}=" in reason:
+            return f"{reason} (--{name.replace('_', '-')} raises it{again})"
+    return reason
+
+
+def _policy_of(args: argparse.Namespace, extra: dict[str, Any]) -> dict[str, Any]:
+    if "media_policy" not in extra and hasattr(args, "max_video_pixels"):
+        return {**extra, "media_policy": media_policy(args)}
+    return extra
+
+
 def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kw: dict[str, Any] = {}
     if getattr(args, "device", None):
@@ -73,7 +115,7 @@ def load_embedder(args: argparse.Namespace, model: str | None = None, **extra: A
     from ..errors import ModelNotFoundError
 
     try:
-        return Qwen3VLEmbedder(model or model_name(args), **model_kwargs(args), **extra)
+        return Qwen3VLEmbedder(model or model_name(args), **model_kwargs(args), **_policy_of(args, extra))
     except ModelNotFoundError as e:
         raise e.for_option("--model", "QVL_MODEL") from None
 
@@ -83,7 +125,7 @@ def load_reranker(args: argparse.Namespace, model: str | None = None, **extra: A
     from ..reranker import Qwen3VLReranker
 
     try:
-        return Qwen3VLReranker(model or args.reranker, **model_kwargs(args), **extra)
+        return Qwen3VLReranker(model or args.reranker, **model_kwargs(args), **_policy_of(args, extra))
     except ModelNotFoundError as e:
         raise e.for_option("--reranker", "QVL_RERANKER") from None
 

@@ -8,8 +8,8 @@ import os
 import sys
 from typing import Any
 
-from .common import (EXIT_OK, add_db_option, add_server_option, db_location, index_embedder, model_kwargs,
-                     show_progress, status)
+from .common import (EXIT_OK, add_db_option, add_server_option, db_location, index_embedder, media_options,
+                     media_policy, model_kwargs, show_progress, status, with_limit_hint)
 
 EPILOG = """\
 examples:
@@ -67,7 +67,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     g.add_argument("--exact-threshold", type=int, default=None, metavar="N",
                    help="build the approximate index from this many vectors; below it search is exact "
                         "(new index only) [default: 20000]")
-    g.add_argument("--force", action="store_true", help="embed every file again, changed or not")
+    g.add_argument("--force", action="store_true",
+                   help="embed every file again, changed or not (old records stay searchable until replaced; "
+                        "run again after an interruption to finish)")
     g.add_argument("--retry-failed", action="store_true",
                    help="try again files that failed before, even when they have not changed")
     g.add_argument("--rehash", action="store_true", help="hash every file, even when size and mtime are unchanged")
@@ -78,6 +80,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=None, metavar="N", help="at most this many items per forward pass")
     g.add_argument("--max-batch-tokens", type=int, default=None, metavar="N",
                    help="token budget of a forward pass [default: 16384]")
+    media_options(p)
     p.set_defaults(handler=run)
 
 
@@ -94,7 +97,7 @@ def _load_embedder(args: argparse.Namespace, model: str, bar=None):
 
     status(args, f"qvl: starting Ray actors with {model} ...", bar)
     return RayEmbedder(model, address=args.ray or None, actors=args.ray_actors, verbose=args.verbose,
-                       **model_kwargs(args))
+                       media_policy=media_policy(args), **model_kwargs(args))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -155,12 +158,17 @@ def run(args: argparse.Namespace) -> int:
             facts = store.describe()
             created = store.meta is not None
     except KeyboardInterrupt:
-        print(f"qvl: stopped after {indexer.report.items_added} new item(s), all committed; run the same "
-              f"command again to go on", file=sys.stderr)
+        kept = ("; files not embedded again yet keep their old records (searchable) and are marked stale"
+                if args.force else "")
+        print(f"qvl: stopped after {indexer.report.items_added} new item(s), all committed{kept}; run the same "
+              f"command again to go on (what is done is not embedded again)", file=sys.stderr)
         raise
     finally:
         if bar is not None:
             bar.close()
+    if report.resumed_stale:
+        _info(args, f"qvl: went on with an interrupted --force run: {report.resumed_stale} file(s) were left to "
+                    f"embed again (run --force once more to redo every file)")
     if args.json:
         print(json.dumps({"db": store.location, **report.to_json(), "records": facts["records"],
                           "by_modality": facts["by_modality"]}, indent=2))
@@ -173,14 +181,18 @@ def _new_precision(args: argparse.Namespace) -> str | None:
     return None if args.rebuild_ann == "keep" else args.rebuild_ann
 
 
+RETRY = "; with --retry-failed, as the file is unchanged"
+
+
 def _print_report(args: argparse.Namespace, report, facts: dict, created: bool = True) -> None:
     from .display import display_path
 
     for p in report.skipped:
-        print(f"qvl: skipped {display_path(p.path)}: {p.reason}", file=sys.stderr)
+        print(f"qvl: skipped {display_path(p.path)}: {with_limit_hint(p.reason, RETRY)}", file=sys.stderr)
     if report.known_failed and (args.verbose or len(report.known_failed) <= 3):
         for p in report.known_failed:
-            print(f"qvl: known to fail, unchanged: {display_path(p.path)}: {p.reason}", file=sys.stderr)
+            print(f"qvl: known to fail, unchanged: {display_path(p.path)}: {with_limit_hint(p.reason, RETRY)}",
+                  file=sys.stderr)
     elif report.known_failed:
         print(f"qvl: {len(report.known_failed)} files failed before and have not changed: not tried again "
               f"(`qvl info` lists them; --retry-failed tries them)", file=sys.stderr)

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from .common import (EXIT_OK, RESULTS_HELP, add_db_option, add_result_options, add_server_option, db_location,
-                     index_embedder, load_reranker, print_hits, result_filters, select_hits, status)
+                     index_embedder, load_reranker, media_options, print_hits, result_filters, select_hits, status)
 
 EPILOG = f"""\
 examples:
@@ -51,6 +51,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    help="query instruction [default: the one stored in the index]")
     p.add_argument("--nprobe", type=int, default=None, metavar="N",
                    help="approximate index lists scanned per query: more is slower and finds more [default: auto]")
+    media_options(p)
     p.set_defaults(handler=run)
 
 

@@ -64,10 +64,18 @@ def add_server_options(p: argparse.ArgumentParser, local: bool = False) -> None:
     lim.add_argument("--max-media-mb", type=float, default=d.max_media_bytes / 2**20,
                      help="per image or video [%(default)s]")
     lim.add_argument("--max-image-pixels", type=int, default=d.max_image_pixels,
-                     help="source image width x height [%(default)s]")
+                     help="width x height of a source image or video frame, read before decoding [%(default)s]")
+    lim.add_argument("--max-video-pixels", type=int, default=d.max_video_pixels,
+                     help="source pixels decoded for one video: frames x width x height [%(default)s]")
     lim.add_argument("--max-video-seconds", type=float, default=d.max_video_seconds, help="[%(default)s]")
     lim.add_argument("--max-video-frames", type=int, default=d.max_video_frames,
-                     help="frames in a frame list, and the largest max_frames [%(default)s]")
+                     help="frames read from one video (a frame list, or sampled from a file) [%(default)s]")
+    lim.add_argument("--max-text-chars", type=int, default=d.max_text_chars,
+                     help="characters of one text or instruction [%(default)s]")
+    lim.add_argument("--header-timeout", type=float, default=d.header_timeout,
+                     help="seconds for a request's headers to arrive [%(default)s]")
+    lim.add_argument("--body-timeout", type=float, default=d.body_timeout,
+                     help="seconds for a request's body to arrive after its headers [%(default)s]")
     b = p.add_argument_group("batching and flow control")
     b.add_argument("--no-batching", action="store_true", help="run each request alone (for comparison)")
     b.add_argument("--batch-wait-ms", type=float, default=d.batch_wait_ms,
@@ -88,7 +96,9 @@ def config_from_args(args: argparse.Namespace):
         default_dim=args.dim, allow_local_dir=args.allow_local_dir, allow_remote_media=args.allow_remote_media,
         fetch_timeout=args.fetch_timeout, max_body_bytes=int(args.max_body_mb * 2**20), max_items=args.max_items,
         max_media_bytes=int(args.max_media_mb * 2**20), max_image_pixels=args.max_image_pixels,
-        max_video_seconds=args.max_video_seconds, max_video_frames=args.max_video_frames,
+        max_video_pixels=args.max_video_pixels, max_video_seconds=args.max_video_seconds,
+        max_video_frames=args.max_video_frames, max_text_chars=args.max_text_chars,
+        header_timeout=args.header_timeout, body_timeout=args.body_timeout,
         batching=not args.no_batching, batch_wait_ms=args.batch_wait_ms, batch_tokens=args.batch_tokens,
         max_queue=max(args.max_queue, args.max_items), request_timeout=args.request_timeout,
         thumbnail_cache_bytes=max(1, int(args.thumbnail_cache_mb * 2**20)))
@@ -146,8 +156,11 @@ def run(args: argparse.Namespace) -> int:
         served = ", ".join(f"{task}: {name}" for task, name in app.state.service.names.items())
         page = f"; search page: http://{config.host}:{config.port}/" if index is not None else ""
         print(f"qvl: serving {served} on http://{config.host}:{config.port}{page}", file=sys.stderr)
+    from ..server.slow_clients import uvicorn_options
+
     uvicorn.run(app, host=config.host, port=config.port, log_level="info" if args.verbose else "warning",
-                timeout_graceful_shutdown=int(config.request_timeout) + 1, access_log=args.verbose)
+                timeout_graceful_shutdown=int(config.request_timeout) + 1, access_log=args.verbose,
+                **uvicorn_options(config))
     return 0
 
 

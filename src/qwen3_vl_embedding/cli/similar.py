@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from .common import (EXIT_OK, RESULTS_HELP, add_db_option, add_result_options, add_server_option, db_location,
-                     index_embedder, print_hits, result_filters, select_hits)
+                     index_embedder, media_options, print_hits, result_filters, select_hits)
 
 EPILOG = f"""\
 examples:
@@ -40,6 +40,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     add_result_options(p)
     p.add_argument("--nprobe", type=int, default=None, metavar="N",
                    help="approximate index lists scanned per query [default: auto]")
+    media_options(p)
     p.set_defaults(handler=run)
 
 

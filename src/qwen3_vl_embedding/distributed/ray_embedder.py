@@ -34,12 +34,15 @@ class RayEmbedder:
     budget, the index fingerprint); it is freed when the pool starts, so it never holds a GPU the pool
     needs. `iter_embed` runs one Ray Data job over all the inputs it is given."""
 
+    media_policy: Any = None  # what the actors may read (None: the library's default)
+
     def __init__(self, model: str, *, address: str | None = None, actors: int | None = None,
                  device: str | None = None, dtype: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
-                 verbose: bool = False):
+                 verbose: bool = False, media_policy: Any = None):
         self.ray = connect(address, verbose=verbose)
         self.name = str(model)
         self.device, self.dtype = device, dtype
+        self.media_policy = media_policy
         self.batch_rows = batch_rows
         self.plan = cluster_plan(self.ray, actors, device)
         self._helper: Any = None
@@ -51,8 +54,9 @@ class RayEmbedder:
         self.actor_device: str = facts["device"]
 
     @property
-    def model_options(self) -> dict[str, str]:
-        return {k: v for k, v in (("device", self.device), ("dtype", self.dtype)) if v}
+    def model_options(self) -> dict[str, Any]:
+        return {k: v for k, v in (("device", self.device), ("dtype", self.dtype), ("media_policy", self.media_policy))
+                if v}
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         if self._helper is None:
@@ -100,7 +104,8 @@ class RayEmbedder:
         blocks = -(-len(rows) // per_call)
         ds = embed_dataset(self.ray.data.from_items(rows, override_num_blocks=blocks), self.name, dim=dim,
                            instruction=instruction, device=self.device, dtype=self.dtype, batch_rows=per_call,
-                           max_batch_tokens=max_batch_tokens, batch_size=batch_size, plan=self.plan)
+                           max_batch_tokens=max_batch_tokens, batch_size=batch_size, plan=self.plan,
+                           media_policy=self.media_policy)
         missing = set(range(len(rows)))
         del rows
         try:

@@ -13,6 +13,7 @@
     indexing.py      open an index for writing (lock first), load and check the model when needed, run
     retrieval.py     query embedding, query arithmetic, more-like-this, search, rerank
     duplicates.py    near-duplicate groups (`qvl dupes`)
+    check.py         `qvl info --check`: SQLite's integrity, stored vectors, the ANN file
 
 Nothing heavy is imported here: `from qwen3_vl_embedding.index import open_store` loads numpy only.
 """

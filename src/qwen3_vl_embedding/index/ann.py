@@ -157,6 +157,13 @@ class AnnIndex:
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
+    def ids(self) -> np.ndarray:
+        """Every id the index holds (int64), list by list."""
+        faiss, lists = _faiss(), self.ivf.invlists
+        parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+                 for i in range(self.ivf.nlist) if lists.list_size(i)]
+        return np.concatenate(parts) if parts else np.empty(0, np.int64)
+
     def search_many(self, queries: np.ndarray, k: int, nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids (m, k), scores (m, k)) for m queries in one call (FAISS spreads them over its threads);
         missing places are id -1, score -inf."""

@@ -9,6 +9,12 @@ interrupted run keeps what it had committed; each file's state says whether it i
 re-run embeds only what is missing (record ids are deterministic). Unchanged files are recognised
 by size and mtime, then by content hash (a touched but identical file is not embedded again).
 
+A file embedded again (changed, or forced) keeps its old records searchable: new records replace
+old ones in place (same ids), and the records of units the file no longer has are dropped when its
+last new record is in. `force` first marks every indexed file under the roots 'stale' (one commit);
+a stale file is embedded whole and becomes 'done' when finished, so an interrupted forced run, run
+again, finds the stale files left and embeds only those.
+
 The embedder may be given as a function that loads it: it is called only when a unit must be embedded,
 so a run over unchanged files loads no model. A file that failed before and has not changed since is
 not tried again (`IndexReport.known_failed`) unless `retry_failed` or `force`. `exclude` globs (shell
@@ -70,6 +76,7 @@ class IndexReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     interrupted: bool = False
+    resumed_stale: int = 0  # files an interrupted forced run left to embed again, found by this one
 
     @property
     def exit_status(self) -> int:
@@ -84,7 +91,8 @@ class IndexReport:
                 "ignored": [{"path": p.path, "reason": p.reason} for p in self.ignored],
                 "known_failed": [{"path": p.path, "reason": p.reason} for p in self.known_failed],
                 "excluded_files": self.excluded_files, "model_loaded": self.model_loaded,
-                "seconds": round(self.seconds, 3), "interrupted": self.interrupted}
+                "seconds": round(self.seconds, 3), "interrupted": self.interrupted,
+                "resumed_stale": self.resumed_stale}
 
 
 @dataclass
@@ -99,6 +107,7 @@ class _File:
     done: int = 0
     stored: int = 0  # units found in the store (resumed files)
     failures: list[str] = field(default_factory=list)
+    kept: set[int] = field(default_factory=set)  # ids of its current records; the file's others go at its end
 
     @property
     def complete(self) -> bool:
@@ -193,19 +202,37 @@ class Indexer:
             self.report.removed_records = self.store.delete_paths(gone)
             self.report.removed_files = len(gone)
             self.store.commit()
+        if self.options.force:
+            states = self._mark_stale(states, [f.path for f in found])
         todo = []
         for f in found:
             state = states.get(f.path)
             same = state is not None and state.size == f.size and state.mtime == f.mtime
-            if same and state.status == "done" and not self.options.force and not self.options.rehash:
+            # (with force, the files to embed again are 'stale' by now: see _mark_stale)
+            if same and state.status == "done" and not self.options.rehash:
                 self.report.unchanged_files += 1
-            elif same and state.status == "failed" and not self.options.force and not self.options.retry_failed:
+            elif same and state.status == "failed" and not self.options.retry_failed:
                 self.report.known_failed.append(Problem(f.path, state.error or "failed"))
             else:
                 todo.append((f, state))
-                if state is not None and state.status != "done" and not self.options.force:
-                    self._stored_ids[f.path] = self.store.record_ids(f.path)  # to resume it
+                if state is not None and state.status in ("partial", "failed"):  # to resume it
+                    self._stored_ids[f.path] = self.store.record_ids(f.path, state.content_hash)
         return todo
+
+    def _mark_stale(self, states: dict[str, FileState], paths: list[str]) -> dict[str, FileState]:
+        """A forced run: every indexed file of `paths` becomes 'stale' (to embed again, records kept), in
+        one commit; when some are stale already, an interrupted forced run is going on: only those are left."""
+        indexed = [p for p in paths if p in states]
+        stale = sum(1 for p in indexed if states[p].status == "stale")
+        if stale:
+            self.report.resumed_stale = stale
+            return states
+        states = dict(states)
+        for p in indexed:
+            states[p] = replace(states[p], status="stale")
+            self.store.put_file(states[p])
+        self.store.commit()
+        return states
 
     def _embed(self, todo: list[tuple[Found, FileState | None]]) -> None:
         seen_failures = 0
@@ -226,7 +253,9 @@ class Indexer:
             self._write_states()  # before any record of theirs
             seen_failures = self._failures(stats, seen_failures)
             file, unit = self._pending.pop(pos)
-            self._buffer.append((self._record(file, unit), vector))
+            record = self._record(file, unit)
+            self._buffer.append((record, vector))
+            file.kept.add(record.id)
             file.done += 1
             self._settle()
         self._write_states()
@@ -254,6 +283,7 @@ class Indexer:
             for unit in units:
                 if record_id(found.path, found.modality, unit.number) in existing:
                     file.stored += 1
+                    file.kept.add(record_id(found.path, found.modality, unit.number))
                     continue
                 self._need_model(found)
                 self._pending[position] = (file, unit)
@@ -272,14 +302,19 @@ class Indexer:
                 raise
 
     def _begin(self, found: Found, state: FileState | None) -> _File | None:
-        """Hash the file; None when it is unchanged, else record it as being indexed."""
+        """Hash the file; None when it is unchanged, else record it as being indexed.
+
+        Its old records are not dropped here: new ones replace them as they come (`_finish` drops the
+        rest). A stale file keeps its state until it is done, so that stopping now leaves it stale; a
+        new or changed one is 'partial' with the new content's hash (a re-run resumes its records of
+        that content only)."""
         try:
             digest = ingest.content_hash(found.path)
         except OSError as e:
             self.report.skipped.append(Problem(found.path, f"cannot read: {e.strerror or e}"))
             self._tick()
             return None
-        same = state is not None and state.content_hash == digest and not self.options.force
+        same = state is not None and state.content_hash == digest
         if same and state.status == "done":
             if state.mtime != found.mtime or state.size != found.size:
                 self._due.append((FileState(found.path, digest, found.size, found.mtime, found.modality, "done",
@@ -287,9 +322,11 @@ class Indexer:
             self.report.unchanged_files += 1
             self._tick()
             return None
-        self._due.append((FileState(found.path, digest, found.size, found.mtime, found.modality, "partial"),
-                          state is not None and not same))
-        return _File(found, digest, ingest.capture_date(found.path, found.modality, found.mtime), resume=same)
+        if not (same and state.status == "stale"):
+            self._due.append((FileState(found.path, digest, found.size, found.mtime, found.modality, "partial"),
+                              False))
+        return _File(found, digest, ingest.capture_date(found.path, found.modality, found.mtime),
+                     resume=same and state.status in ("partial", "failed"))
 
     def _record(self, file: _File, unit: ingest.Unit) -> Record:
         f = file.found
@@ -304,9 +341,10 @@ class Indexer:
         return len(stats.failures)
 
     def _fail(self, file: _File, reason: str) -> None:
+        """A file that cannot be split into units: failed, with no records (its old ones are dropped)."""
         f = file.found
         self._due.append((FileState(f.path, file.content_hash, f.size, f.mtime, f.modality, "failed", 0, reason),
-                          False))
+                          True))
         self.report.skipped.append(Problem(f.path, reason))
         self._tick()
 
@@ -331,7 +369,11 @@ class Indexer:
             self._last_commit = time.monotonic()
 
     def _finish(self, file: _File) -> None:
+        """All of the file's units are back (and flushed): drop its records that are not current, set its state."""
         f = file.found
+        outdated = self.store.record_ids(f.path) - file.kept
+        if outdated:
+            self.store.delete_records(outdated)
         stored = file.stored + file.done
         if file.failures:
             total = file.expected + file.stored

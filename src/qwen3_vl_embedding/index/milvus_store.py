@@ -305,8 +305,11 @@ class MilvusStore(Store):
         return {s.path: s for s in states}
 
     @milvus_errors
-    def record_ids(self, path: str) -> set[int]:
-        return {r["id"] for r in self._query_all(self.records_name, f'path_key == "{path_key(path)}"', ["id"])}
+    def record_ids(self, path: str, content_hash: str | None = None) -> set[int]:
+        expr = f'path_key == "{path_key(path)}"'
+        if content_hash is not None:
+            expr += f' and content_hash == "{_quoted(content_hash)}"'
+        return {r["id"] for r in self._query_all(self.records_name, expr, ["id"])}
 
     @milvus_errors
     def put_file(self, state: FileState, drop_records: bool = False) -> None:
@@ -326,6 +329,15 @@ class MilvusStore(Store):
             if n:
                 self.client.delete(self.records_name, filter=expr)
                 removed += n
+        return removed
+
+    @milvus_errors
+    def delete_records(self, ids: Iterable[int]) -> int:
+        client = self._writer()
+        removed = 0
+        for part in _chunks([int(i) for i in ids], 256):
+            removed += len(client.query(self.records_name, ids=list(part), output_fields=["id"]))
+            client.delete(self.records_name, ids=list(part))
         return removed
 
     @milvus_errors
@@ -560,6 +572,11 @@ def _record(row: dict) -> Record:
     return Record(int(row["id"]), row["path"], row["modality"], row["content_hash"], float(row["mtime"]),
                   row["model"], row["instruction"], int(row["dim"]), row.get("page"), row.get("t_start"),
                   row.get("t_end"), row.get("chunk"), row.get("text"), row.get("date"))
+
+
+def _quoted(value: str) -> str:
+    """A string for a double-quoted Milvus filter literal."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _chunks(seq: Sequence, n: int) -> Iterator[Sequence]:

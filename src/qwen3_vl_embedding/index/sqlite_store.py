@@ -238,8 +238,11 @@ class SqliteStore(Store):
             "SELECT path, content_hash, size, mtime, modality, status, records, error FROM files")
         return {r[0]: FileState(*r) for r in rows}
 
-    def record_ids(self, path: str) -> set[int]:
-        return {r[0] for r in self.conn.execute("SELECT id FROM records WHERE path = ?", (path,))}
+    def record_ids(self, path: str, content_hash: str | None = None) -> set[int]:
+        if content_hash is None:
+            return {r[0] for r in self.conn.execute("SELECT id FROM records WHERE path = ?", (path,))}
+        return {r[0] for r in self.conn.execute("SELECT id FROM records WHERE path = ? AND content_hash = ?",
+                                                (path, content_hash))}
 
     def put_file(self, state: FileState, drop_records: bool = False) -> None:
         conn = self._write()
@@ -258,6 +261,10 @@ class SqliteStore(Store):
             conn.execute(f"DELETE FROM vectors WHERE id IN ({marks})", part)
             conn.executemany("INSERT INTO changes (id) VALUES (?)", [(i,) for i in part])
         return len(ids)
+
+    def delete_records(self, ids: Iterable[int]) -> int:
+        ids = list(ids)
+        return sum(self._delete_records(f"id IN ({','.join('?' * len(part))})", part) for part in _chunks(ids))
 
     def delete_paths(self, paths: Iterable[str]) -> int:
         paths = list(paths)
@@ -334,6 +341,14 @@ class SqliteStore(Store):
             raise ValueError(f"the query vector has {query.shape[0]} dimensions, the index {self.meta.dim}")
         filters = filters or Filters()
         where, params = filters.sql("r", self.has_date)
+        try:
+            return self._search(query, k, filters, where, params, nprobe)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"the index at {self.location} is damaged ({e}): `qvl info --db {self.location} "
+                             f"--check` says what is wrong and how to repair it") from None
+
+    def _search(self, query: np.ndarray, k: int, filters: Filters, where: str, params: list,
+                nprobe: int | None) -> list[Hit]:
         with self._snapshot() as conn:
             state = self._get("ann")
             ann = self._reader_ann(state) if state else None
@@ -435,6 +450,28 @@ class SqliteStore(Store):
         return ann
 
     # the approximate index ---------------------------------------------------------------------
+    def ann_state(self) -> dict | None:
+        """The metadata of the approximate index (file, seq, vectors...), or None below the threshold."""
+        return self._get("ann")
+
+    def ann_problem(self) -> str | None:
+        """Why the approximate index named in the metadata cannot be used (search then scans exactly), or
+        None when it loads and holds as many vectors as the metadata says (or there is none)."""
+        state = self._get("ann")
+        if not state:
+            return None
+        path = os.path.join(self.location, state["file"])
+        if not os.path.isfile(path):
+            return f"the approximate index file {state['file']} is missing"
+        try:
+            ann = AnnIndex.load(path, state["precision"], mmap=True)
+        except Exception as e:  # noqa: BLE001 - FAISS raises RuntimeError with a C++ message
+            return f"the approximate index file {state['file']} cannot be read ({str(e).splitlines()[0][:160]})"
+        if ann.info.ntotal != state.get("vectors", ann.info.ntotal):
+            return (f"the approximate index file {state['file']} holds {ann.info.ntotal} vectors, the index says "
+                    f"{state['vectors']}")
+        return None
+
     def optimize(self, rebuild: bool = False, precision: str | None = None) -> None:
         """Build, update, retrain or drop the ANN file so that it matches SQLite (writer only).
 

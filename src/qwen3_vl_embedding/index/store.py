@@ -12,9 +12,10 @@ no backend.
     store.value(key) / set_value(k, v)  small JSON values that change over the index's life (exclusions,
                                         where its model now lives)
     store.file_states()                 {path: FileState}: for incremental runs
-    store.record_ids(path)              ids already stored for a file (to resume it)
-    store.put_file(state, drop_records) record a file's state; drop its old records when it changed
+    store.record_ids(path, content_hash) ids stored for a file (of that content: to resume it)
+    store.put_file(state, drop_records) record a file's state; drop its records (a file that now fails)
     store.add(records, vectors)         insert or replace by record id (so resuming never duplicates)
+    store.delete_records(ids)           drop records (units a re-embedded file no longer has)
     store.delete_paths(paths)           forget files: their records and their states
     store.commit()                      make everything so far durable
     store.optimize(rebuild, precision)  bring derived structures (the ANN index) up to date
@@ -116,13 +117,18 @@ class Store(ABC):
     def file_states(self) -> dict[str, FileState]: ...
 
     @abstractmethod
-    def record_ids(self, path: str) -> set[int]: ...
+    def record_ids(self, path: str, content_hash: str | None = None) -> set[int]:
+        """Ids of the file's records; with `content_hash`, only those embedded from that content."""
 
     @abstractmethod
     def put_file(self, state: FileState, drop_records: bool = False) -> None: ...
 
     @abstractmethod
     def add(self, records: Sequence[Record], vectors: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def delete_records(self, ids: Iterable[int]) -> int:
+        """Drop these records (and their vectors); returns how many there were."""
 
     @abstractmethod
     def delete_paths(self, paths: Iterable[str]) -> int: ...

@@ -14,7 +14,7 @@ from .compat import ignored_fields
 from .compat_routes import add_compat_routes
 from .config import ServerConfig
 from .errors import APIError, style_of, styled_body, validation_message
-from .guard import BodyTooLarge, Guard
+from .guard import BodyRefused, Guard
 from .links import FileLinks
 from .metrics import Metrics
 from .schemas import (EmbeddingRequest, EmbeddingResponse, ErrorResponse, Health, ModelList, RerankRequest,
@@ -25,7 +25,7 @@ from .web import Web, add_web_routes
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text} for status, text in (
         (400, "invalid request"), (401, "missing or wrong API key"), (403, "media refused by the server's policy"),
-        (413, "request or media too large"), (422, "a limit was exceeded or media cannot be decoded"),
+        (408, "the request body arrived too slowly"), (413, "request, text or media too large"), (422, "a limit was exceeded or media cannot be decoded"),
         (429, "queue full; retry after the Retry-After header"), (503, "shutting down"), (504, "timed out"))}
 
 
@@ -83,7 +83,7 @@ def create_app(config: ServerConfig, *, embedder: Any = None, reranker: Any = No
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
-        if isinstance(exc, BodyTooLarge):
+        if isinstance(exc, BodyRefused):
             return error_response(request, exc.error)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(request, APIError(exc.status_code, str(exc.detail), code=code,
@@ -126,5 +126,5 @@ def create_app(config: ServerConfig, *, embedder: Any = None, reranker: Any = No
     add_compat_routes(app, service)
     add_web_routes(app, web, config)
     app.add_middleware(Guard, api_key=config.api_key, max_body_bytes=config.max_body_bytes, metrics=metrics,
-                       is_open=web.allows)
+                       body_timeout=config.body_timeout, is_open=web.allows)
     return app

@@ -43,9 +43,12 @@ def param_of(prefix: str, index: int | None, field: str | None) -> str:
 
 
 def limit_error(limit: str, value: Any, message: str, param: str | None = None) -> APIError:
-    """413 for a size in bytes or a count that makes the body too large, 422 for other limits."""
-    status = 413 if limit in BYTE_LIMITS or limit == "max_items" else 422
-    return APIError(status, f"{message} (limit {limit}={value})", param=param, code="limit_exceeded")
+    """413 for a size in bytes, characters or a count that makes the body too large, 422 for other limits.
+    The message names the limit and its value (once)."""
+    status = 413 if limit in BYTE_LIMITS or limit in ("max_items", "max_text_chars") else 422
+    named = f"{limit}={value}" in message
+    return APIError(status, message if named else f"{message} (limit {limit}={value})", param=param,
+                    code="limit_exceeded")
 
 
 def from_input_error(e: InputError, prefix: str, index: int | None = None) -> APIError:

@@ -1,12 +1,16 @@
-"""The ASGI layer every request passes: bearer-token auth, body-size limit, metrics, last-resort errors.
+"""The ASGI layer every request passes: bearer-token auth, body-size limit, body time limit, metrics,
+last-resort errors.
 
 Auth compares the token in constant time (`hmac.compare_digest`); /health stays open. The body is
-refused when its declared length exceeds the limit and counted while it streams in (chunked bodies).
+refused when its declared length exceeds the limit and counted while it streams in (chunked bodies);
+a body that has not arrived `body_timeout` seconds after the headers is answered 408 (a slow client
+holds no handler for longer; the headers' own timeout is the protocol's, see slow_clients.py).
 Any exception the app lets through becomes a 500 in the route's error shape (errors.styled_body), logged
 with its traceback on the server and never sent to the client.
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -29,12 +33,24 @@ ENDPOINTS = frozenset({"/health", "/metrics", "/v1/models", "/v1/embeddings", "/
                        "/", "/v1/index"})
 
 
-class BodyTooLarge(HTTPException):
+class BodyRefused(HTTPException):
     """Raised from `receive` while the body streams in; FastAPI passes HTTPExceptions through unchanged."""
 
+    def __init__(self, error: APIError):
+        error.headers.setdefault("connection", "close")  # the rest of the body is not read
+        self.error = error
+        super().__init__(error.status, error.message)
+
+
+class BodyTooLarge(BodyRefused):
     def __init__(self, limit: int):
-        self.error = limit_error("max_body_bytes", limit, "the request body is too large")
-        super().__init__(413, self.error.message)
+        super().__init__(limit_error("max_body_bytes", limit, "the request body is too large"))
+
+
+class BodyTimedOut(BodyRefused):
+    def __init__(self, seconds: float):
+        super().__init__(APIError(408, f"the request body did not arrive within {seconds:g} s (limit body_timeout="
+                                       f"{seconds:g})", code="request_timeout"))
 
 
 def endpoint_label(path: str) -> str:
@@ -53,12 +69,13 @@ class Guard:
     """ASGI middleware: auth, body limit, metrics, and a clean 500 for anything unexpected."""
 
     def __init__(self, app, *, api_key: str | None, max_body_bytes: int, metrics: Metrics,
-                 is_open: Callable[[str, str], bool] | None = None):
+                 body_timeout: float | None = None, is_open: Callable[[str, str], bool] | None = None):
         self.app = app
         self.is_open = is_open  # (path, query) -> True for requests that need no API key (the page, signed links)
         self.api_key = api_key.encode() if api_key else None
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -74,14 +91,23 @@ class Guard:
             await send(message)
 
         received = 0
+        body_done = False
+        body_deadline = started + self.body_timeout if self.body_timeout else None
 
         async def receive_limited():
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done or body_deadline is None:
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, body_deadline - time.perf_counter()))
+                except asyncio.TimeoutError:
+                    raise BodyTimedOut(self.body_timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
                     raise BodyTooLarge(self.max_body_bytes)
+                body_done = not message.get("more_body", False)
             return message
 
         try:
@@ -90,7 +116,7 @@ class Guard:
                 await self._send_error(send_tracked, refusal, state, scope)
             else:
                 await self.app(scope, receive_limited, send_tracked)
-        except BodyTooLarge as e:
+        except BodyRefused as e:
             if not sent["started"]:
                 await self._send_error(send_tracked, e.error, state, scope)
         except Exception:  # noqa: BLE001 - the server must answer and stay up
@@ -128,7 +154,7 @@ class Guard:
         body = json.dumps(styled_body(error, style_of(scope.get("path", "")))).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
-        if error.status == 413:
+        if error.status in (408, 413) and "connection" not in error.headers:
             headers.append((b"connection", b"close"))  # the rest of the body is not read
         await send({"type": "http.response.start", "status": error.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -32,7 +32,7 @@ from .config import ServerConfig
 from .browse import search_filters, similar
 from .errors import APIError, from_input_error, limit_error, query_error
 from .index_search import IndexSearcher, rerank_document
-from .jobs import INLINE_TEXTS, check_item_limits, embeddings_of, floats, ranked
+from .jobs import check_item_limits, check_text_chars, embeddings_of, floats, prepared_inline, ranked
 from .links import FileLinks
 from .metrics import Metrics
 from .schemas import EmbeddingRequest, RerankRequest, SearchRequest, to_library
@@ -182,10 +182,14 @@ class Service:
             raise limit_error("max_items", n, f"{len(inputs)} inputs in one request; send at most {n} per request "
                               f"(LangChain's OpenAIEmbeddings: chunk_size={n}) or start the server with a larger "
                               "--max-items", param)
-        if len(inputs) <= INLINE_TEXTS and all(isinstance(x, str) for x in inputs):
-            # tokenising a few texts costs less than a thread hop and blocks the loop for under a millisecond
+        check_text_chars(instruction, self.config.max_text_chars, "instruction")
+        for i, raw in enumerate(inputs):
+            if isinstance(raw, str):
+                check_text_chars(raw, self.config.max_text_chars, f"{param}[{i}]")
+        if prepared_inline(inputs):
+            # tokenising a few short texts costs less than a thread hop and blocks the loop for a few ms
             jobs, cost = self._embedding_jobs(inputs, instruction, param)
-        else:  # many texts, or media (estimating reads headers: files, downloads): off the event loop
+        else:  # long or many texts, or media (estimating reads headers: files, downloads): off the event loop
             jobs, cost = await run_in_threadpool(self._embedding_jobs, inputs, instruction, param)
         embedder = self.embedder
         result = await self.run_job("embedding", jobs, cost, deadline,
@@ -200,10 +204,10 @@ class Service:
         for i, raw in enumerate(inputs):
             try:
                 item = to_item(to_library(raw), i)
+                check_item_limits(item, self.config, param, i)
+                job, tokens = self.embedder.prepare(item, instruction)
             except InputError as e:
                 raise from_input_error(e, param, i) from None
-            check_item_limits(item, self.config.max_video_frames, param, i)
-            job, tokens = self.embedder.prepare(item, instruction)
             jobs.append(job)
             cost += tokens
         return jobs, cost
@@ -242,6 +246,7 @@ class Service:
             raise limit_error("max_items", self.config.max_items, f"{len(documents)} documents in one request", param)
         if not documents:
             return Reranked([], 0)
+        check_text_chars(instruction, self.config.max_text_chars, "instruction")
         jobs = await run_in_threadpool(self._rerank_jobs, query, documents, instruction, max_tokens_per_doc,
                                        pairwise, param, query_param)
         result = await self.run_job("rerank", [j for j, _ in jobs], sum(c for _, c in jobs), deadline, finish=floats)
@@ -258,7 +263,7 @@ class Service:
         queries = list(query) if pairwise else [query]
         for qi, q in enumerate(queries):
             try:
-                check_item_limits(to_item(q), self.config.max_video_frames, query_param, qi if pairwise else None)
+                check_item_limits(to_item(q), self.config, query_param, qi if pairwise else None)
             except InputError as e:
                 raise query_error(e, query_param, qi if pairwise else None) from None
         items = []
@@ -267,7 +272,7 @@ class Service:
                 item = to_item(doc, i)
             except InputError as e:
                 raise from_input_error(e, param) from None
-            check_item_limits(item, self.config.max_video_frames, param, i)
+            check_item_limits(item, self.config, param, i)
             items.append(item if max_tokens is None else truncate_item(item, self.reranker.text_tokenizer, max_tokens))
         groups = [(q, [item], qi) for qi, (q, item) in enumerate(zip(queries, items))] if pairwise \
             else [(query, items, None)]
@@ -307,6 +312,7 @@ class Service:
             tokens = 0
         else:
             query = to_library(request.query)
+            check_text_chars(request.instruction, config.max_text_chars, "instruction")
             instruction = request.instruction or index.meta.query_instruction
             job, cost = await run_in_threadpool(self._query_job, query, instruction)
             embedder = self.embedder
@@ -337,10 +343,10 @@ class Service:
         """The query's embedding job and its estimated cost (InputError -> 4xx naming `query`)."""
         try:
             item = to_item(query)
+            check_item_limits(item, self.config, "query", None)
+            return self.embedder.prepare(item, instruction)
         except InputError as e:
             raise from_input_error(e.located(field_prefix="query"), "query") from None
-        check_item_limits(item, self.config.max_video_frames, "query", None)
-        return self.embedder.prepare(item, instruction)
 
     async def _rerank_hits(self, query: Any, hits: list, k: int, deadline: float):
         """(hits reordered by the reranker, best first, at most k; those it could not read; tokens used)."""
