@@ -117,6 +117,8 @@ class SqliteStore(Store):
                         self.conn.execute(statement)
                 if not self._has_date():  # an index written before records kept their date
                     self.conn.execute("ALTER TABLE records ADD COLUMN date REAL")
+                # date filters compare COALESCE(date, mtime) (records.Filters.sql): indexed as that expression
+                self.conn.execute("CREATE INDEX IF NOT EXISTS records_when ON records(COALESCE(date, mtime))")
                 self.meta = self._load_meta(meta)
                 self._pending = self.meta is None
                 self.conn.execute("COMMIT")
