@@ -6,6 +6,11 @@ PY := $(VENV)/bin/python
 # torch and torchvision are pinned to the builds this project is tested with; override on other platforms,
 # for example `make test TORCH="torch==2.9.1 torchvision==0.24.1"` on aarch64.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
+# The package index torch comes from. Empty: pip's default, whose Linux builds of torch bundle CUDA (several
+# GB). On a machine without an NVIDIA GPU pass the index of PyTorch's CPU-only builds: the URL after
+# --index-url in the command that pytorch.org's install selector shows for "Compute Platform: CPU", as in
+# `make install TORCH_INDEX=<that URL>` (README.md, "CPU-only install").
+TORCH_INDEX ?=
 
 .PHONY: test install bench clean
 
@@ -13,7 +18,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.torch: | $(PY)
-	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH)
 	touch $@
 
 $(VENV)/.installed-app: pyproject.toml $(VENV)/.torch

@@ -2,17 +2,19 @@
 
     python examples/rag.py                                              # prints the prompt (no endpoint)
     python examples/rag.py --model ./models/Qwen3-VL-Embedding-2B --reranker ./models/Qwen3-VL-Reranker-2B \
-        --chat-url http://127.0.0.1:8000/v1 --chat-model Qwen/Qwen3-VL-8B-Instruct
+        --chat-url http://127.0.0.1:8001/v1 --chat-model Qwen/Qwen3-VL-8B-Instruct   # a chat server, e.g. vLLM
     python examples/rag.py --index ./my.qvl --question "..."            # retrieve from a `qvl index` instead
 
 The corpus is a few generated report pages (images) and text notes; --chat-url is any server with
-/v1/chat/completions (vLLM, SGLang, llama.cpp, a hosted API with --api-key or OPENAI_API_KEY).
+/v1/chat/completions (vLLM, SGLang, llama.cpp, a hosted API with --api-key or OPENAI_API_KEY); `qvl serve`
+has no chat, so it is not one: run the chat model on another port (vllm serve ... --port 8001).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 import tempfile
 
 
@@ -62,8 +64,11 @@ def main() -> None:
         shown = [p["text"] if p["type"] == "text" else "<image>" for p in messages[1]["content"]]
         print("no --chat-url: the prompt would be\n" + json.dumps(shown, indent=2))
         return
-    result = answer(args.question, retrieve, chat_url=args.chat_url, model=args.chat_model, reranker=reranker,
-                    k=args.k, top_k=args.top_k, api_key=args.api_key, temperature=0)
+    try:
+        result = answer(args.question, retrieve, chat_url=args.chat_url, model=args.chat_model, reranker=reranker,
+                        k=args.k, top_k=args.top_k, api_key=args.api_key, temperature=0)
+    except RuntimeError as e:  # the chat endpoint: unreachable, not a chat server, or an error
+        sys.exit(f"rag.py: {e}")
     print("sources:", ", ".join(h.id for h in result.hits))
     print(result.text)
 

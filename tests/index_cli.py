@@ -25,8 +25,8 @@ class Result:
 @contextlib.contextmanager
 def qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir):
     from qwen3_vl_embedding import Qwen3VLEmbedder, Qwen3VLReranker
+    from qwen3_vl_embedding.cli import common as cli_common
     from qwen3_vl_embedding.cli import embed as cli_embed
-    from qwen3_vl_embedding.cli import index as cli_index
     from qwen3_vl_embedding.cli import main
     from qwen3_vl_embedding.cli import rerank as cli_rerank
     from qwen3_vl_embedding.cli import search as cli_search
@@ -35,7 +35,7 @@ def qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir):
     rerankers = {tiny_untied_dir: reranker}
 
     def load_embedder(args, model=None, **extra):
-        path = model or args.model
+        path = model or args.model or tiny_model_dir
         if path not in embedders:
             embedders[path] = Qwen3VLEmbedder(path, workers=2)
         return embedders[path]
@@ -54,10 +54,17 @@ def qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir):
         return Result(code, out.getvalue(), err.getvalue())
 
     with pytest.MonkeyPatch.context() as mp:
-        for module in (cli_index, cli_search, cli_embed):
+        for module in (cli_common, cli_embed):  # cli_common.index_embedder serves index, search and similar
             mp.setattr(module, "load_embedder", load_embedder)
         for module in (cli_search, cli_rerank):
             mp.setattr(module, "load_reranker", load_reranker)
+        yield run
+
+
+@pytest.fixture(scope="module")
+def qvl(embedder, reranker, tiny_model_dir, tiny_untied_dir):
+    """`qvl` in-process with the session's tiny models (module-scoped: import it into a test module)."""
+    with qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir) as run:
         yield run
 
 

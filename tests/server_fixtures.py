@@ -37,7 +37,8 @@ def data_uri(data: bytes, mime: str = "image/png") -> str:
 class RunningServer:
     """uvicorn serving `app` in a thread on 127.0.0.1 (a port the OS picks)."""
 
-    def __init__(self, app, graceful_timeout: int = 10):
+    def __init__(self, app, graceful_timeout: int = 10, **options):
+        """`options`: more uvicorn.Config settings (those of `qvl serve`: server.slow_clients.uvicorn_options)."""
         import uvicorn
 
         # proto given explicitly: asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP,
@@ -48,7 +49,8 @@ class RunningServer:
         self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = app
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=graceful_timeout)
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=graceful_timeout,
+                                **options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
         self.thread.start()

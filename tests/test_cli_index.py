@@ -7,7 +7,7 @@ import sqlite3
 
 import numpy as np
 import pytest
-from index_cli import qvl_runner
+from index_cli import qvl  # noqa: F401 (the fixture)
 from index_corpus import BAD, GOOD_IMAGES, IGNORED, PDF_PAGES, VIDEO_CLIPS, make_corpus
 
 from qwen3_vl_embedding.index import ingest
@@ -15,12 +15,6 @@ from qwen3_vl_embedding.index.retrieval import document_input
 from qwen3_vl_embedding.index.sqlite_store import SqliteStore
 
 CHUNKS = ["--chunk-tokens", "64", "--chunk-overlap", "8"]
-
-
-@pytest.fixture(scope="module")
-def qvl(embedder, reranker, tiny_model_dir, tiny_untied_dir):
-    with qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir) as run:
-        yield run
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +106,8 @@ def test_table_output_and_image_query(indexed, qvl):
     result = qvl("search", "--image", corpus["image"], "--db", db, "-k", "4")
     assert result.code == 0, result.err
     lines = result.out.strip().splitlines()
-    assert lines[0].split() == ["#", "score", "modality", "where", "path"] and len(lines) == 5
+    assert lines[0].split() == ["#", "score", "date", "modality", "where", "path"] and len(lines) == 5
+    assert os.path.basename(corpus["image"]) not in result.out  # the query's own file is left out
     mixed = qvl("search", "beach", "--image", corpus["image"], "--video", corpus["video"], "--db", db, "--json")
     assert mixed.code == 0 and len(mixed.json()) == 10
 
@@ -157,10 +152,13 @@ def test_model_and_dim_mismatch_are_refused(indexed, qvl, tiny_model_dir, tiny_u
     assert other.code == 1 and "computes different embeddings" in other.err and f"--model {tiny_model_dir}" in other.err
     dim = qvl("search", "x", "--db", db, "--dim", "32")
     assert dim.code == 1 and "built with dim 64, not 32" in dim.err
-    before = rows(db, "SELECT count(*) FROM records")
-    reindex = qvl("index", corpus["root"], "--db", db, "--model", tiny_untied_dir, models=False)
+    before = rows(db, "SELECT count(*) FROM records"), rows(db, "SELECT * FROM files ORDER BY path")
+    unchanged = qvl("index", corpus["root"], "--db", db, "--model", tiny_untied_dir, models=False)
+    assert unchanged.code == 0 and "no model loaded" in unchanged.out  # nothing to embed: the model is not used
+    (tmp_path / "new.txt").write_text("a new note about lanterns " * 10)
+    reindex = qvl("index", str(tmp_path), "--db", db, "--model", tiny_untied_dir, models=False)
     assert reindex.code == 1 and "computes different embeddings" in reindex.err
-    assert rows(db, "SELECT count(*) FROM records") == before
+    assert (rows(db, "SELECT count(*) FROM records"), rows(db, "SELECT * FROM files ORDER BY path")) == before
     missing = qvl("search", "x", "--db", str(tmp_path / "nothing"))
     assert missing.code == 1 and "no index at" in missing.err
 

@@ -79,8 +79,10 @@ def test_content_form_in_reference_order_equals_official_form(embedder, media):
                               one(embedder, {"text": "shapes", "image": media["scene.jpg"]}), atol=1e-4)
 
 
-def test_empty_item_is_null(embedder):
-    assert torch.allclose(one(embedder, {}), one(embedder, {"text": "NULL"}), atol=1e-6)
+def test_empty_item_is_null_in_the_official_process_with_a_warning(embedder):
+    with pytest.warns(UserWarning, match=r"input\(s\) 0 have no text, image or video; embedded as the text 'NULL'"):
+        empty = one(embedder, {})
+    assert torch.allclose(empty, one(embedder, {"text": "NULL"}), atol=1e-6)
 
 
 def test_instruction_changes_the_vector(embedder):
@@ -103,13 +105,16 @@ def test_batch_equals_one_at_a_time_and_keeps_order(embedder, media):
         {"text": "多语言文本 — émbedding ü"},
         {},
     ]
-    batch = embedder.process(items)
-    singles = torch.stack([one(embedder, it) for it in items])
+    with pytest.warns(UserWarning, match="input.s. 8 have no text"):
+        batch = embedder.process(items)
+    with pytest.warns(UserWarning):
+        singles = torch.stack([one(embedder, it) for it in items])
     assert (batch - singles).abs().max() < 1e-5
-    rev = embedder.process(items[::-1])
+    with pytest.warns(UserWarning, match="input.s. 0 have no text"):
+        rev = embedder.process(items[::-1])
     assert (rev.flip(0) - batch).abs().max() < 1e-5
-    small = embedder.embed(items, max_batch_tokens=300)  # many batches
-    assert np.abs(small - batch.numpy()).max() < 1e-5
+    small = embedder.embed(items[:-1], max_batch_tokens=300)  # many batches; embed() refuses the empty item
+    assert np.abs(small - batch[:-1].numpy()).max() < 1e-5
 
 
 def test_determinism(embedder, media):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -142,6 +143,16 @@ def test_sweep_over_precisions_plots_score_against_storage(embedder, tmp_path, m
     assert "| 64 | binary | 8 | 48 |" in capsys.readouterr().out
     assert plot.is_file() and [p["precision"] for p in json.loads(out.read_text())["sweep"]["beir"]["points"]] == \
         ["float32", "binary"]
+    # Several datasets: still exactly the file named, a panel per dataset, and no other file.
+    shutil.copytree(tmp_path / "beir", tmp_path / "two" / "beir-b")
+    shutil.copytree(tmp_path / "beir", tmp_path / "two" / "beir-a")
+    both = tmp_path / "out" / "both.png"
+    assert main(["eval", str(tmp_path / "two" / "beir-a"), str(tmp_path / "two" / "beir-b"), "--model", embedder.name,
+                 "--sweep", "--sweep-precisions", "float32", "--plot", str(both), "-o", str(tmp_path / "out" / "b.json"),
+                 "--no-cache", "-q"]) == 0
+    assert sorted(os.listdir(tmp_path / "out")) == ["b.json", "both.png"]
+    with Image.open(both) as image, Image.open(plot) as single:
+        assert image.size[0] > single.size[0]  # two panels side by side
 
 
 def test_qvl_eval_reports_layout_errors_before_loading_a_model(tmp_path, capsys):

@@ -116,3 +116,4 @@ def test_batch_items_turns_mteb_columns_into_items():
     assert items[1] == {"image": b"png"}
     conversation = batch_items({"text": [[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]]})
     assert conversation == [{"text": "hi\nyo"}]
+    assert batch_items({"text": ["", None]}) == [{"text": "NULL"}] * 2  # as the reference embeds empty rows

@@ -119,11 +119,11 @@ def test_an_interrupted_budget_change_finishes_on_the_next_run(embedder, tmp_pat
     root = library(str(tmp_path / "lib"))
     db = str(tmp_path / "db")
     photo = lambda n: IndexOptions(IngestOptions(photo_max_pixels=n), commit_seconds=0.0, batch_size=1)  # noqa: E731
-    index_paths([root], db, lambda: embedder, model=embedder.name, options=photo(50_000))
-    store, _ = open_for_indexing(db, lambda: embedder, model=embedder.name)
-    with store, pytest.raises(KeyboardInterrupt):
-        Indexer(store, StopsAfterOne(embedder), photo(90_000)).run([root])
-    report = index_paths([root], db, lambda: embedder, model=embedder.name, options=IndexOptions())
+    index_paths([root], db, lambda model: embedder, model=embedder.name, options=photo(50_000))
+    with open_for_indexing(db, lambda model: embedder, model=embedder.name) as writer, \
+            pytest.raises(KeyboardInterrupt):
+        Indexer(writer.store, StopsAfterOne(embedder), photo(90_000)).run([root])
+    report = index_paths([root], db, lambda model: embedder, model=embedder.name, options=IndexOptions())
     assert 1 <= report.indexed_files < len(PHOTOS)  # the photos the first run did not finish, and no more
     assert_holds(db, expected(embedder, root, 90_000, embedder.max_pixels))
 
@@ -222,8 +222,43 @@ def test_the_progress_bar_shows_items_per_second_and_time_left(embedder, tmp_pat
 
     root = library(str(tmp_path / "lib"))
     bar = Bar()
-    index_paths([root], str(tmp_path / "db"), lambda: embedder, model=embedder.name, progress=bar,
+    index_paths([root], str(tmp_path / "db"), lambda model: embedder, model=embedder.name, progress=bar,
                 options=IndexOptions(batch_size=1, commit_seconds=0.0))
     assert bar.total == bar.done == 5
     assert all("items/s" in p for p in bar.postfixes) and "left" not in bar.postfixes[0]  # no rate yet
     assert any(p.endswith(" left") for p in bar.postfixes[2:])
+
+
+def test_budgets_through_a_server(qvl, embedder, tiny_model_dir, tmp_path):
+    """`qvl index --server`: the photo and document budgets travel with each image; a server lets an input
+    lower its model's budget, never raise it."""
+    import base64
+
+    import httpx
+    from server_fixtures import RunningServer, cached_models
+
+    from qwen3_vl_embedding.server import ServerConfig, create_app
+
+    config = ServerConfig()
+    served, _ = cached_models(tiny_model_dir, None, config.media_policy())
+    server = RunningServer(create_app(config, embedder=served))
+    try:
+        root = library(str(tmp_path / "lib"))
+        db = str(tmp_path / "db")
+        result = qvl("index", root, "--db", db, "--json", "--server", server.url, "--photo-max-pixels", "50000",
+                     "--document-max-pixels", "200000")
+        assert result.code == 0, result.err
+        got, want = vectors(db), expected(embedder, root, 50_000, 200_000)
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], atol=1e-4, err_msg=name)
+        with open(os.path.join(root, "beach.jpg"), "rb") as f:
+            uri = "data:image/jpeg;base64," + base64.b64encode(f.read()).decode()
+        too_big = httpx.post(f"{server.url}/v1/embeddings", trust_env=False,
+                             json={"input": [{"image": uri, "max_pixels": served.max_pixels + 1}]})
+        assert too_big.status_code == 422 and "max_pixels" in too_big.text
+        lower = httpx.post(f"{server.url}/v1/embeddings", trust_env=False,
+                           json={"input": [{"image": uri, "max_pixels": 50_000}]})
+        assert lower.status_code == 200
+        np.testing.assert_allclose(lower.json()["data"][0]["embedding"], want["beach.jpg"], atol=1e-4)
+    finally:
+        server.stop()

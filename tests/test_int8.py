@@ -131,7 +131,7 @@ def test_an_index_searched_with_other_weights_warns(embedder, embedder_int8, tmp
     for i in range(3):
         scene(96, 64, i).save(folder / f"{i}.png")
     db = str(tmp_path / "db")
-    index_paths([str(folder)], db, lambda: embedder, model=embedder.name)
+    index_paths([str(folder)], db, lambda model: embedder, model=embedder.name)
     with SqliteStore(db) as store:
         assert store.meta.quantize is None
         with caplog.at_level(logging.WARNING, logger="qwen3_vl_embedding.index.compat"):
@@ -146,9 +146,9 @@ def test_an_index_searched_with_other_weights_warns(embedder, embedder_int8, tmp
         with pytest.raises(IndexMismatchError):  # another model altogether is still refused
             verify_model(broken, embedder_int8)
     int8_db = str(tmp_path / "db8")
-    store, _ = open_for_indexing(int8_db, lambda: embedder_int8, model=embedder_int8.name)
-    with store:
-        assert store.meta.quantize == "int8"
+    with open_for_indexing(int8_db, lambda model: embedder_int8, model=embedder_int8.name) as writer:
+        writer.embedder()  # a new index takes its metadata from the model
+        assert writer.store.meta.quantize == "int8"
     caplog.clear()
     with SqliteStore(int8_db) as store, caplog.at_level(logging.WARNING, logger="qwen3_vl_embedding.index.compat"):
         verify_model(store.meta, embedder)

@@ -83,11 +83,15 @@ def test_files_upserts_deletions_and_nullable_fields(location):
     hits = store.search(extra[0], 8, Filters(path_globs=(odd.replace("[", "[[]"),)))
     assert [h.record for h in hits] == [full[0], full[1]]
     assert store.record_ids(odd) == {r.id for r in full}
+    assert store.record_ids(odd, "h") == {r.id for r in full} and store.record_ids(odd, "other") == set()
     assert store.search(extra[2], 1)[0].record == video and store.search(extra[3], 1)[0].record == pdf
     failed = FileState(odd, "h", 3, 5.5, "text", "failed", 0, 'cannot read: "it" broke')
     store.put_file(failed)
     assert store.describe()["failed_files"] == [{"path": odd, "error": failed.error}]
     assert store.delete_paths([odd]) == 2 and store.record_ids(odd) == set()
+    assert store.delete_records([video.id, pdf.id, 12345]) == 2 and store.records([video.id, pdf.id]) == {}
+    store.commit()
+    assert sum(store.count().values()) == 6
     store.close()
 
 

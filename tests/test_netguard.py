@@ -58,7 +58,7 @@ def test_private_hosts_are_refused_before_any_connection(url, resolved):
     transport = httpx.MockTransport(lambda request: contacted.append(request.url) or httpx.Response(200))
     policy = MediaPolicy(block_private=True, resolver=resolve, transport=transport)
     with pytest.raises(MediaPolicyError, match="refused"):
-        guarded_get(url, policy, 1000, resolver=resolve, transport=transport)
+        guarded_get(url, policy, 1000)
     assert contacted == [] and resolve.asked
 
 
@@ -72,10 +72,9 @@ def test_redirect_to_a_private_address_is_refused():
         contacted.append(str(request.url))
         return httpx.Response(302, headers={"location": "http://evil.example/secret"})
 
-    policy = MediaPolicy(block_private=True)
+    policy = MediaPolicy(block_private=True, resolver=resolve, transport=httpx.MockTransport(handler))
     with pytest.raises(MediaPolicyError, match="refused"):
-        guarded_get("http://public.example/a.png", policy, 1000, resolver=resolve,
-                    transport=httpx.MockTransport(handler))
+        guarded_get("http://public.example/a.png", policy, 1000)
     assert contacted == ["http://93.184.216.34/a.png"]  # connected to the checked address only
 
 
@@ -89,12 +88,11 @@ def test_pinned_request_carries_the_host_header_and_limits():
         return httpx.Response(200, content=b"x" * 5000)
 
     resolve = recorder({"cdn.example": ["93.184.216.34"]})
-    policy = MediaPolicy(block_private=True)
-    body = guarded_get("http://cdn.example/a.png", policy, 10_000, resolver=resolve,
-                       transport=httpx.MockTransport(handler))
+    policy = MediaPolicy(block_private=True, resolver=resolve, transport=httpx.MockTransport(handler))
+    body = guarded_get("http://cdn.example/a.png", policy, 10_000)
     assert body == b"x" * 5000 and seen["host"] == "cdn.example"
     with pytest.raises(LimitError):
-        guarded_get("http://cdn.example/a.png", policy, 100, resolver=resolve, transport=httpx.MockTransport(handler))
+        guarded_get("http://cdn.example/a.png", policy, 100)
 
 
 def test_too_many_redirects_and_bad_schemes():
@@ -103,12 +101,12 @@ def test_too_many_redirects_and_bad_schemes():
     resolve = recorder({"loop.example": ["93.184.216.34"]})
     transport = httpx.MockTransport(lambda r: httpx.Response(302, headers={"location": "/again"}))
     with pytest.raises(MediaPolicyError, match="redirects"):
-        guarded_get("http://loop.example/", MediaPolicy(block_private=True, max_redirects=3), 10,
-                    resolver=resolve, transport=transport)
+        guarded_get("http://loop.example/", MediaPolicy(block_private=True, max_redirects=3, resolver=resolve,
+                                                        transport=transport), 10)
     with pytest.raises(MediaPolicyError, match="http"):
-        guarded_get("ftp://x.example/a", MediaPolicy(block_private=True), 10, resolver=resolve)
+        guarded_get("ftp://x.example/a", MediaPolicy(block_private=True, resolver=resolve), 10)
     with pytest.raises(MediaPolicyError, match="credentials"):
-        guarded_get("http://user:pw@x.example/a", MediaPolicy(block_private=True), 10, resolver=resolve)
+        guarded_get("http://user:pw@x.example/a", MediaPolicy(block_private=True, resolver=resolve), 10)
 
 
 def test_http_errors_are_media_errors():
@@ -116,5 +114,55 @@ def test_http_errors_are_media_errors():
 
     resolve = recorder({"x.example": ["93.184.216.34"]})
     with pytest.raises(MediaError, match="404"):
-        guarded_get("http://x.example/a", MediaPolicy(block_private=True), 10, resolver=resolve,
-                    transport=httpx.MockTransport(lambda r: httpx.Response(404)))
+        guarded_get("http://x.example/a", MediaPolicy(block_private=True, resolver=resolve,
+                                                      transport=httpx.MockTransport(lambda r: httpx.Response(404))), 10)
+
+
+# one way out: the policy's resolver and transport ----------------------------------------------------------
+def test_every_fetch_resolves_and_connects_through_the_policy_even_without_block_private():
+    """httpx never resolves a name itself: the request goes to the address the policy's resolver gave."""
+    import httpx
+
+    resolve = recorder({"cdn.example": ["93.184.216.34"]})
+    seen = []
+    transport = httpx.MockTransport(lambda r: seen.append((r.url.host, r.headers["host"])) or
+                                    httpx.Response(200, content=b"png"))
+    policy = MediaPolicy(block_private=False, resolver=resolve, transport=transport)
+    assert guarded_get("http://cdn.example:8080/a.png", policy, 100) == b"png"
+    assert resolve.asked == [("cdn.example", 8080)] and seen == [("93.184.216.34", "cdn.example:8080")]
+
+
+def test_without_injected_parts_the_one_resolver_is_netguard_system_resolver(monkeypatch):
+    """The library's default policy reaches names only through `netguard.system_resolver` (the suite can
+    replace that one function), and fetch_url goes through guarded_get."""
+    from qwen3_vl_embedding import netguard
+    from qwen3_vl_embedding.media import DEFAULT_POLICY, fetch_url
+
+    asked = []
+
+    def refuse(host, port):
+        asked.append((host, port))
+        raise OSError("no resolution in this test")
+
+    monkeypatch.setattr(netguard, "system_resolver", refuse)
+    assert netguard.endpoints(DEFAULT_POLICY) == (refuse, None)
+    with pytest.raises(MediaError, match="cannot resolve host 'media.example'"):
+        fetch_url("https://media.example/cat.png", DEFAULT_POLICY, 1000)
+    assert asked == [("media.example", 443)]
+
+
+def test_the_embedder_fetches_urls_through_its_policys_parts(tiny_model_dir, media):
+    import httpx
+
+    from qwen3_vl_embedding import Qwen3VLEmbedder
+
+    with open(media["noise.png"], "rb") as f:
+        image = f.read()
+    resolve = recorder({"img.example": ["93.184.216.34"]})
+    seen = []
+    transport = httpx.MockTransport(lambda r: seen.append(str(r.url)) or httpx.Response(200, content=image))
+    embedder = Qwen3VLEmbedder(tiny_model_dir, media_policy=MediaPolicy(resolver=resolve, transport=transport),
+                               workers=1)
+    fetched = embedder.embed([{"image": "http://img.example/noise.png"}])
+    assert seen and all(url == "http://93.184.216.34/noise.png" for url in seen)
+    assert abs(fetched - embedder.embed([{"image": media["noise.png"]}])).max() < 1e-5

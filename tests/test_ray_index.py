@@ -89,7 +89,8 @@ def test_iter_embed_accounts_for_every_input(monkeypatch):
     assert [(f.index, f.cause) for f in stats.failures] == [(4, "cannot decode image"),
                                                             (2, "no result came back from the Ray job")]
     assert calls == [{"dim": 32, "instruction": "Find it.", "device": None, "dtype": None, "quantize": None, "batch_rows": 3,
-                      "max_batch_tokens": 99, "batch_size": 3, "plan": pool.plan}]  # 5 rows, 2 actors: 3 a call
+                      "max_batch_tokens": 99, "batch_size": 3, "plan": pool.plan,
+                      "media_policy": None}]  # 5 rows, 2 actors: 3 a call
     with pytest.raises(InputError, match="cannot decode"):
         list(pool.iter_embed([{"text": "x"}] * 5, on_error="raise"))
 

@@ -21,7 +21,7 @@ def run_example(name, args, monkeypatch, capsys):
 @pytest.mark.parametrize("name, expect", [
     ("zero_shot_classification.py", "accuracy: "),
     ("knn_classification.py", "accuracy: "),
-    ("clustering.py", "v-measure "),
+    ("clustering.py", "against the colors: v-measure "),
 ])
 def test_classification_and_clustering_examples(name, expect, tiny_model_dir, monkeypatch, capsys, tmp_path):
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
@@ -55,6 +55,11 @@ def test_rag_example_against_a_local_fake_endpoint(tiny_model_dir, tiny_untied_d
     # without an endpoint it prints the prompt instead
     out = run_example("rag.py", ["--model", tiny_model_dir], monkeypatch, capsys)
     assert "no --chat-url" in out
+    # a URL with no chat there (such as a `qvl serve`): a message, no traceback
+    with FakeChatServer(status=404) as server:
+        with pytest.raises(SystemExit) as failed:
+            run_example("rag.py", ["--model", tiny_model_dir, "--chat-url", server.url], monkeypatch, capsys)
+    assert "there is no chat endpoint there" in str(failed.value.code) and "qvl serve" in str(failed.value.code)
 
 
 def test_evaluation_example_prints_the_table(tiny_model_dir, monkeypatch, capsys, tmp_path):

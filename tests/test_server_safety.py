@@ -206,8 +206,8 @@ def test_undecodable_media_is_422(main, media):
 @pytest.mark.parametrize("body", [
     {"input": 5}, {"input": None}, {"input": [None]}, {"input": [{"image": 5}]}, {"input": [{"text": ["a", 5]}]},
     {"input": "x", "dimensions": "64"}, {"input": "x", "dimensions": 64.5}, {"input": "x", "encoding_format": "hex"},
-    {"input": "x", "unknown": 1}, {"input": [{"imgae": "typo"}]}, {"input": [{"content": [{"type": "audio"}]}]},
-    {"input": [{"video": "data:video/mp4;base64,AAAA", "fps": -1}]}, {"input": [[1, 2], [3]]}, {"input": [1, 2]},
+    {"input": "x", "dimension": 64}, {"input": [{"imgae": "typo"}]}, {"input": [{"content": [{"type": "audio"}]}]},
+    {"input": [{"video": "data:video/mp4;base64,AAAA", "fps": -1}]}, {"input": [[1, "2"], [3]]}, {"input": [1.5, 2]},
     {"input": []}, {}, [1, 2], "just a string", {"input": [{"content": [{"type": "text", "text": "a", "x": 1}]}]},
     {"input": ["has <|image_pad|> inside"]},
 ])
@@ -219,7 +219,7 @@ def test_wrong_types_are_400(main, body):
 @pytest.mark.parametrize("body", [
     {"query": "q"}, {"query": 5, "documents": ["a"]}, {"query": "", "documents": ["a"]},
     {"query": {}, "documents": ["a"]},
-    {"query": "q", "documents": "a"}, {"query": "q", "documents": ["a"], "top_n": 0},
+    {"query": "q", "documents": "a"}, {"query": "q", "documents": ["a"], "top_n": -1},
     {"query": "q", "documents": [{"bad": 1}]}, {"query": "q", "documents": ["a"], "return_documents": "yes"},
 ])
 def test_wrong_rerank_bodies_are_400(main, body):

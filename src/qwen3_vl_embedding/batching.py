@@ -42,6 +42,14 @@ class Failure:
     error: InputError | None = field(default=None, compare=False, repr=False)  # the exception, with its type
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A job already known to be bad (its input could not be read as an item): `run_batches` reports
+    its error at its position, as it does for a job whose `prepare` fails, without costing or preparing it."""
+
+    error: InputError
+
+
 @dataclass
 class RunStats:
     """What a run did: counts, tokens, padding efficiency and time."""
@@ -169,7 +177,7 @@ def run_batches(
 
     `estimate` costs a job in tokens on worker threads; where costing a job means preparing it (a text
     is costed by tokenising it) it may return the prepared sample instead, whose cost is then
-    `length(sample)` and which is not prepared again. `group` keys jobs that begin alike; see
+    `length(sample)` and which is not prepared again. A `Refused` job fails at its position. `group` keys jobs that begin alike; see
     `plan_grouped`. `prepare` runs on worker threads and raises InputError for a bad job; with on_error="raise" the
     first such error stops the run (located at the job's position), with "skip" it is recorded in
     `stats.failures` and the run goes on. `forward` gets a list of prepared samples and returns one
@@ -227,10 +235,10 @@ def run_batches(
             costed = [c for part in pool.map(_safe_estimate(estimate), [jobs_[i:i + step]
                                                                          for i in range(0, len(jobs_), step)])
                       for c in part]
-            costs = [c if isinstance(c, int) else length(c) for c in costed]
-            keys = [group(job) for job in jobs_] if group is not None else None
+            costs = [c if isinstance(c, int) else 1 if isinstance(c, Refused) else length(c) for c in costed]
+            keys = [None if isinstance(job, Refused) else group(job) for job in jobs_] if group is not None else None
             for batch in plan_grouped(costs, keys, max_batch_tokens, batch_size, pass_cost):
-                pending.append([(chunk[k][0], _done(costed[k]) if not isinstance(costed[k], int)
+                pending.append([(chunk[k][0], _settled(costed[k]) if not isinstance(costed[k], int)
                                  else pool.submit(prepare, chunk[k][1])) for k in batch])
                 while len(pending) > prefetch:
                     yield from finish(pending.popleft())
@@ -250,6 +258,8 @@ def run_batches(
 def _safe_estimate(estimate: Callable[[J], Any]) -> Callable[[list[J]], list]:
     """Cost each job of a slice: an int, or the prepared sample when `estimate` returned one."""
     def one(job: J):
+        if isinstance(job, Refused):
+            return job
         try:
             cost = estimate(job)
             return int(cost) if isinstance(cost, (int, float)) else cost
@@ -261,9 +271,13 @@ def _safe_estimate(estimate: Callable[[J], Any]) -> Callable[[list[J]], list]:
     return run
 
 
-def _done(value: Any) -> Future:
+def _settled(value: Any) -> Future:
+    """A finished future: a prepared sample, or a Refused job's error."""
     future: Future = Future()
-    future.set_result(value)
+    if isinstance(value, Refused):
+        future.set_exception(value.error)
+    else:
+        future.set_result(value)
     return future
 
 

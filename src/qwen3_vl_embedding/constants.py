@@ -5,6 +5,7 @@ EMBEDDING_2B = "Qwen/Qwen3-VL-Embedding-2B"
 EMBEDDING_8B = "Qwen/Qwen3-VL-Embedding-8B"
 RERANKER_2B = "Qwen/Qwen3-VL-Reranker-2B"
 RERANKER_8B = "Qwen/Qwen3-VL-Reranker-8B"
+HUB_ID_PATTERN = r"[A-Za-z0-9][\w.-]*/[\w.-]+"  # owner/name, as opposed to a relative or absolute path
 
 PATCH_SIZE = 16
 MERGE_SIZE = 2

@@ -88,6 +88,10 @@ class Scorer(Protocol):
     @property
     def media_policy(self) -> MediaPolicy: ...
 
+    @property
+    def text_tokenizer(self) -> Any:
+        """The fast tokenizer: a document's text is cut to a number of its tokens (`max_tokens_per_doc`)."""
+
     def scores(self, query: Any, documents: Iterable[Any], **options: Any) -> list[float]:
         """One score per document, in document order; see `Qwen3VLReranker.scores`."""
 

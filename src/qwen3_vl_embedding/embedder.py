@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any, Iterable, Iterator, NamedTuple
 
 import numpy as np
 import torch
 
-from .batching import Failure, RunStats
+from .batching import Failure, Refused, RunStats
 from .constants import (EMBED_INSTRUCTION, EMBED_MAX_LENGTH, EMBEDDING_2B, FPS, MAX_FRAMES, MAX_PIXELS,
                         MIN_PIXELS, TOTAL_PIXELS)
 from .engine import LoadedModel
-from .inputs import Item, to_item, to_items, with_pixel_budget
+from .errors import InputError
+from .inputs import Item, check_many, require_content, to_item, to_items, with_pixel_budget
 from .pooling import check_dim, matryoshka
 from .prompts import Prompt, embedding_prompt
 from .quantize import QuantRanges, check_precision, quantize
@@ -73,22 +75,37 @@ class Qwen3VLEmbedder(LoadedModel):
     def prompt(self, item: Any, instruction: str | None = None, index: int | None = None,
                max_pixels: Any = None) -> Prompt:
         """The prompt of one input (`instruction` applies when the input sets none, `max_pixels` to its
-        images that set no budget); errors name `index`."""
-        item = with_pixel_budget(to_item(item, index), max_pixels)
+        images that set no budget); errors name `index`. An input with no text, image or video is an
+        InputError (only the official `process` embeds it)."""
+        item = with_pixel_budget(require_content(to_item(item, index), index), max_pixels)
         if instruction is not None and item.instruction is None:
             item = dataclasses.replace(item, instruction=instruction)
         return embedding_prompt(item, self.default_instruction, self.fps, self.max_frames)
 
-    def _prompts(self, inputs: Iterable[Any], instruction: str | None, max_pixels: Any = None) -> Iterator[Prompt]:
+    def _prompts(self, inputs: Iterable[Any], instruction: str | None, skip: bool = False,
+                 max_pixels: Any = None) -> Iterator[Prompt | Refused]:
+        """Each input's prompt; with `skip`, a malformed input becomes a Refused job (reported at its place)."""
         for i, obj in enumerate(inputs):
-            yield self.prompt(obj, instruction, i, max_pixels)
+            try:
+                yield self.prompt(obj, instruction, i, max_pixels)
+            except InputError as e:
+                if not skip:
+                    raise
+                yield Refused(e)
 
     # the official API ------------------------------------------------------------------------------
     def process(self, inputs: list[dict[str, Any]], normalize: bool = True) -> torch.Tensor:
         """Embeddings (n, dim) as a float32 CPU tensor, rows in input order (the official method).
 
-        Raises InputError naming the input and field when an item cannot be read; never substitutes."""
+        Raises InputError naming the input and field when an item cannot be read; never substitutes, with
+        one exception kept from the reference: an item with no text, image or video is embedded as the
+        text NULL, with a warning naming it (`embed` refuses such an item)."""
         items: list[Item] = to_items(inputs)
+        empty = [i for i, it in enumerate(items) if it.is_empty]
+        if empty:
+            warnings.warn(f"input(s) {', '.join(map(str, empty[:10]))}{' ...' if len(empty) > 10 else ''} have no "
+                          f"text, image or video; embedded as the text 'NULL', as the official process() does "
+                          f"(embed() refuses them)", UserWarning, stacklevel=2)
         prompts = [embedding_prompt(it, self.default_instruction, self.fps, self.max_frames) for it in items]
         out = self.engine.collect(prompts, lambda h: self.head(h, None, normalize))
         return out if len(prompts) else torch.empty((0, self.dim))
@@ -100,12 +117,16 @@ class Qwen3VLEmbedder(LoadedModel):
                    total: int | None = None, stats: RunStats | None = None, max_pixels: Any = None
                    ) -> Iterator[tuple[int, np.ndarray]]:
         """Yield (input position, float32 vector) as batches finish (not in input order); streams any iterable.
-        `max_pixels`: see `embed`."""
+        `max_pixels`: see `embed`.
+
+        A malformed or empty input raises InputError naming its position, or with on_error="skip" is
+        recorded in `stats.failures` like an unreadable one."""
+        check_many(inputs)
         dim = check_dim(dim, self.dim)
         if total is None and hasattr(inputs, "__len__"):
             total = len(inputs)  # type: ignore[arg-type]
-        for pos, row in self.run_jobs(self._prompts(inputs, instruction, _budget_option(max_pixels)),
-                                      lambda h: self.head(h, dim, normalize),
+        prompts = self._prompts(inputs, instruction, on_error == "skip", _budget_option(max_pixels))
+        for pos, row in self.run_jobs(prompts, lambda h: self.head(h, dim, normalize),
                                       max_batch_tokens=max_batch_tokens, batch_size=batch_size,
                                       on_error=on_error, show_progress=show_progress, total=total, stats=stats):
             yield pos, row.numpy()
@@ -121,6 +142,7 @@ class Qwen3VLEmbedder(LoadedModel):
         max_pixels: the pixel budget of images whose input sets none (an int, or `budgets.PixelBudgets()`
         for a budget by kind: photos smaller than documents); None: the model's `max_pixels`.
         on_error="skip" returns an `EmbedResult` (array, failures) instead of raising InputError."""
+        check_many(inputs)
         check_precision(precision)
         dim = check_dim(dim, self.dim)
         if precision in ("int8", "uint8"):

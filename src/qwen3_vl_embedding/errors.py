@@ -69,4 +69,34 @@ class LimitError(MediaPolicyError):
 
 
 class ModelNotFoundError(Qwen3VLError, OSError):
-    """A model could be neither found locally nor downloaded."""
+    """A model could be neither found locally nor downloaded.
+
+    `folder`: where the instructions of the message download it; the message ends by saying how to pass
+    it (`for_option` says it for a command-line option instead of the Python argument)."""
+
+    def __init__(self, message: str, *, folder: str | None = None):
+        self.body = message
+        self.folder = folder
+        super().__init__(message + (f"\n  then pass the folder: model_name_or_path='{folder}'" if folder else ""))
+
+    def for_option(self, option: str, env: str | None = None) -> "ModelNotFoundError":
+        """The same error, telling a command-line user which option (or environment variable) takes the folder."""
+        if not self.folder:
+            return self
+        how = f"{option} {self.folder}" + (f" (or set {env}={self.folder})" if env else "")
+        err = ModelNotFoundError(self.body)
+        err.args = (f"{self.body}\n  then pass the folder: {how}",)
+        err.folder = self.folder
+        return err
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else self.body
+
+    def __reduce__(self):
+        return (_rebuild_model_not_found, (self.body, self.folder, str(self)))
+
+
+def _rebuild_model_not_found(body, folder, message):
+    err = ModelNotFoundError(body, folder=folder)
+    err.args = (message,)
+    return err

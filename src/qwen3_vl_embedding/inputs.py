@@ -12,11 +12,14 @@ Either form may carry ``max_pixels`` / ``min_pixels``: the pixel budget of its i
 instead of the model's; an image part of the content form may carry its own.
 
 A plain string is a text item. Nothing is loaded here: media stay references until `media` reads them.
+Texts and instructions must be valid Unicode (a lone surrogate cannot be tokenised): `InputError` names
+the item and field. An item with no text, image or video is `Item.is_empty`; `embed` refuses it
+(`require_content`), while the official `process` embeds it as the text NULL, as the reference does.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Union
 
@@ -71,7 +74,13 @@ class Item:
 
     @property
     def is_empty(self) -> bool:
+        """No parts at all (what the reference embeds as the text NULL)."""
         return not self.parts
+
+    @property
+    def has_content(self) -> bool:
+        """At least one image, video or non-empty text."""
+        return any(not isinstance(p, TextPart) or p.text for p in self.parts)
 
     @property
     def modality(self) -> str:
@@ -84,6 +93,18 @@ class Item:
         if kinds == {VideoPart}:
             return "video"
         return "text"
+
+
+def check_text(text: str, field: str | None = "text") -> str:
+    """`text` unchanged when it is valid Unicode; a lone surrogate (which no UTF-8 text can hold and
+    the tokenizer cannot read) is an InputError naming where it is."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise InputError(f"text is not valid Unicode: lone surrogate {text[e.start]!r} at character {e.start}; "
+                             f"send UTF-8 text", field=field) from None
+    return text
 
 
 def _is_image_like(source: Any) -> bool:
@@ -219,7 +240,7 @@ def _from_official(obj: Mapping[str, Any]) -> Item:
         field = f"text[{i}]" if isinstance(obj.get("text"), (list, tuple)) else "text"
         if not isinstance(t, str):
             raise InputError(f"text must be a string, got {type(t).__name__}", field=field)
-        parts.append(TextPart(t, field))
+        parts.append(TextPart(check_text(t, field), field))
     return Item(tuple(parts), _instruction(obj))
 
 
@@ -227,7 +248,7 @@ def _instruction(obj: Mapping[str, Any]) -> str | None:
     instruction = obj.get("instruction")
     if instruction is not None and not isinstance(instruction, str):
         raise InputError(f"instruction must be a string, got {type(instruction).__name__}", field="instruction")
-    return instruction
+    return None if instruction is None else check_text(instruction, "instruction")
 
 
 def _url_of(value: Any) -> Any:
@@ -268,7 +289,7 @@ def _from_content(obj: Mapping[str, Any]) -> Item:
                 text = part.get("text")
                 if not isinstance(text, str):
                     raise InputError(f"text must be a string, got {type(text).__name__}")
-                parts.append(TextPart(text, field))
+                parts.append(TextPart(check_text(text, None), field))
             elif kind == "image":
                 source = _url_of(part.get("image", part.get("image_url")))
                 if source is None:
@@ -303,7 +324,7 @@ def to_item(obj: Any, index: int | None = None) -> Item:
         if isinstance(obj, Item):
             return obj
         if isinstance(obj, str):
-            return Item((TextPart(obj),) if obj else ())
+            return Item((TextPart(check_text(obj)),) if obj else ())
         if not isinstance(obj, Mapping):
             raise InputError(f"an input must be a dict or a string, got {type(obj).__name__}")
         unknown = set(obj) - ITEM_KEYS
@@ -319,8 +340,24 @@ def to_item(obj: Any, index: int | None = None) -> Item:
         raise e.located(index=index) from e.__cause__
 
 
+def require_content(item: Item, index: int | None = None) -> Item:
+    """`item` when it has an image, a video or a non-empty text; else an InputError naming `index`."""
+    if not item.has_content:
+        raise InputError("empty input: no text, image or video (give at least one)", index=index)
+    return item
+
+
+def check_many(inputs: Any, what: str = "inputs") -> Iterable[Any]:
+    """`inputs` when it is a list or another iterable of inputs; None, a number, a string, bytes or a
+    single dict is an InputError saying what is expected."""
+    if isinstance(inputs, (str, bytes, bytearray, Mapping)):
+        kind = "dict" if isinstance(inputs, Mapping) else type(inputs).__name__
+        raise InputError(f"expected a list of {what}, got a single {kind}; wrap it in a list: [...]")
+    if not isinstance(inputs, Iterable):
+        raise InputError(f"expected a list of {what} (dicts or strings), got {type(inputs).__name__}")
+    return inputs
+
+
 def to_items(inputs: Any) -> list[Item]:
-    """`to_item` over a list; a single dict or string is not a list and is refused."""
-    if isinstance(inputs, (str, Mapping)):
-        raise InputError("expected a list of inputs; wrap a single input in a list")
-    return [to_item(obj, i) for i, obj in enumerate(inputs)]
+    """`to_item` over a list; a single dict or string, None or a number is not a list and is refused."""
+    return [to_item(obj, i) for i, obj in enumerate(check_many(inputs))]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import io
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import unquote, urlsplit
 
 from .errors import LimitError, MediaError, MediaPolicyError
@@ -31,11 +32,16 @@ class MediaPolicy:
     block_private:     refuse URLs whose host resolves to a loopback, private, link-local, multicast,
                        reserved or cloud-metadata address (checked on every redirect).
     max_image_bytes / max_video_bytes: size caps of fetched or decoded sources.
-    max_image_pixels:  cap on the source image's width x height (before resizing).
-    max_video_seconds / max_video_frames: caps on a video's duration and on frames in a frame list.
+    max_image_pixels:  cap on the source image's width x height (before resizing), read from its header
+                       before decoding; it also caps each frame of a video.
+    max_video_pixels:  cap on the source pixels a video makes the reader decode: frames sampled x
+                       width x height of a file (from its container header), or the sum over a frame list.
+    max_video_seconds / max_video_frames: caps on a video's duration and on the frames read from one
+                       video (a frame list, or the frames sampled from a file).
     timeout, max_redirects: for remote fetches.
     fetcher:           optional callable(url, policy) -> bytes replacing the built-in HTTP client.
-    resolver, transport: injected DNS resolver (host, port) -> [addresses] and httpx transport (tests).
+    resolver, transport: the DNS resolver (host, port) -> [addresses] and the httpx transport of the
+                       built-in client (None: the system's); `netguard.guarded_get` takes them from here only.
     """
 
     allow_local: bool = True
@@ -45,6 +51,7 @@ class MediaPolicy:
     max_image_bytes: int = 64 * MiB
     max_video_bytes: int = 2048 * MiB
     max_image_pixels: int | None = 178_956_970
+    max_video_pixels: int | None = None
     max_video_seconds: float | None = None
     max_video_frames: int | None = None
     timeout: float = 30.0
@@ -55,6 +62,9 @@ class MediaPolicy:
 
 
 DEFAULT_POLICY = MediaPolicy()
+# The limits of the server and of the `qvl` commands (the library's default keeps Pillow's 179 Mpx):
+DEFAULT_MAX_IMAGE_PIXELS = 25_000_000  # a source image (or video frame), width x height
+DEFAULT_MAX_VIDEO_PIXELS = 200_000_000  # source pixels decoded for one video: 24 frames of 4K UHD
 
 
 def is_url(ref: str) -> bool:
@@ -105,7 +115,7 @@ def fetch_url(url: str, policy: MediaPolicy, max_bytes: int, limit: str = "max_b
         from .netguard import guarded_get
 
         try:
-            data = guarded_get(url, policy, max_bytes, resolver=policy.resolver, transport=policy.transport)
+            data = guarded_get(url, policy, max_bytes)
         except LimitError as e:
             if e.limit == "max_bytes":
                 raise LimitError(e.cause, limit=limit, value=max_bytes) from None
@@ -182,10 +192,12 @@ def _open_pil(ref: Any, policy: MediaPolicy):
     return Image.open(io.BytesIO(read_bytes(ref, policy, policy.max_image_bytes, "max_image_bytes")))
 
 
-def _check_pixels(image, policy: MediaPolicy) -> None:
-    if policy.max_image_pixels is not None and image.width * image.height > policy.max_image_pixels:
-        raise LimitError(f"image of {image.width}x{image.height} pixels exceeds the limit of "
-                         f"{policy.max_image_pixels} pixels", limit="max_image_pixels", value=policy.max_image_pixels)
+def check_pixels(width: int, height: int, policy: MediaPolicy, what: str = "image") -> None:
+    """Refuse a source image (or video frame) of more than `policy.max_image_pixels`, before decoding it."""
+    limit = policy.max_image_pixels
+    if limit is not None and width * height > limit:
+        raise LimitError(f"{what} of {width}x{height} pixels exceeds max_image_pixels={limit}",
+                         limit="max_image_pixels", value=limit)
 
 
 def image_size(ref: Any, policy: MediaPolicy = DEFAULT_POLICY) -> tuple[int, int] | None:
@@ -205,22 +217,20 @@ def image_size(ref: Any, policy: MediaPolicy = DEFAULT_POLICY) -> tuple[int, int
         return None
 
 
-def load_image(ref: Any, policy: MediaPolicy = DEFAULT_POLICY):
-    """A decoded PIL image (mode unchanged). Raises MediaError / MediaPolicyError / LimitError."""
+@contextlib.contextmanager
+def _image_errors(policy: MediaPolicy, ref: Any = None) -> Iterator[None]:
+    """Pillow's exceptions as MediaError / LimitError (`ref`: the image opened, for the HEIC hint)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        image = _open_pil(ref, policy)
-        _check_pixels(image, policy)
-        image.load()
-        return image
+        yield
     except (MediaError, MediaPolicyError):
         raise
     except Image.DecompressionBombError as e:
         raise LimitError(f"image is too large to decode safely: {e}", limit="max_image_pixels",
                          value=policy.max_image_pixels) from None
     except UnidentifiedImageError:
-        if not register_heif() and _is_heif(ref, policy):
+        if ref is not None and not register_heif() and _is_heif(ref, policy):
             raise MediaError("an HEIC/HEIF image: reading it needs pillow-heif "
                              "(pip install 'qwen3-vl-embedding[heic]')") from None
         raise MediaError("cannot identify image format (corrupt or not an image)") from None
@@ -241,6 +251,28 @@ def _is_heif(ref: Any, policy: MediaPolicy) -> bool:
     except Exception:  # noqa: BLE001 - only a better message is at stake
         pass
     return False
+
+
+def open_image(ref: Any, policy: MediaPolicy = DEFAULT_POLICY):
+    """A PIL image whose header has been read and checked (`max_image_pixels`) but whose pixels are not
+    decoded yet; `decode_image` decodes it. Raises MediaError / MediaPolicyError / LimitError."""
+    with _image_errors(policy, ref):
+        image = _open_pil(ref, policy)
+        check_pixels(image.width, image.height, policy)
+        return image
+
+
+def decode_image(image, policy: MediaPolicy = DEFAULT_POLICY):
+    """`image` (from `open_image`) with its pixels decoded."""
+    with _image_errors(policy):
+        image.load()
+        return image
+
+
+def load_image(ref: Any, policy: MediaPolicy = DEFAULT_POLICY):
+    """A decoded PIL image (mode unchanged), its size checked from the header before decoding.
+    Raises MediaError / MediaPolicyError / LimitError."""
+    return decode_image(open_image(ref, policy), policy)
 
 
 def video_source(ref: Any, policy: MediaPolicy = DEFAULT_POLICY) -> str | bytes:

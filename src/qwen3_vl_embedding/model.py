@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .constants import HUB_ID_PATTERN
 from .errors import ModelNotFoundError
 from .preprocess import Sample
 from .runtime import Runtime
@@ -26,7 +27,7 @@ WEIGHT_PATTERNS = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "to
 
 def is_hub_id(name: str) -> bool:
     """True for names of the form owner/name (not a relative or absolute path)."""
-    return re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", name) is not None
+    return re.fullmatch(HUB_ID_PATTERN, name) is not None
 
 
 def resolve_model_path(name_or_path: str | os.PathLike, revision: str | None = None) -> str:
@@ -51,13 +52,12 @@ def resolve_model_path(name_or_path: str | os.PathLike, revision: str | None = N
         return snapshot_download(name, revision=revision, allow_patterns=WEIGHT_PATTERNS)
     except Exception as e:  # offline, unreachable, unknown repo, gated: all end the same way
         reason = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+        folder = f"./models/{name.split('/')[-1]}"
         raise ModelNotFoundError(
             f"cannot load {name!r}: it is not in the Hugging Face cache and the hub could not provide it "
             f"({type(e).__name__}: {reason}).\n"
-            f"  Download it where the hub is reachable:  hf download {name} --local-dir ./models/{name.split('/')[-1]}\n"
-            f"  (or: huggingface-cli download {name} --local-dir ./models/{name.split('/')[-1]})\n"
-            f"  then pass the folder: model_name_or_path='./models/{name.split('/')[-1]}'"
-        ) from None
+            f"  Download it where the hub is reachable:  hf download {name} --local-dir {folder}\n"
+            f"  (or: huggingface-cli download {name} --local-dir {folder})", folder=folder) from None
 
 
 @contextlib.contextmanager

@@ -2,8 +2,13 @@
 
 `forbidden_reason` classifies one IP address (a pure function). `guarded_get` resolves the URL's
 host, refuses it when any resolved address is forbidden (with `MediaPolicy.block_private`), then
-connects to the address it checked (so a second DNS answer cannot swap it) and follows redirects
+connects to the address it resolved (so a second DNS answer cannot swap it) and follows redirects
 one hop at a time, checking each hop the same way. Sizes, time and redirects are capped.
+
+Every fetch resolves names with the policy's `resolver` and connects with the policy's `transport`
+(`endpoints`: the system resolver and httpx's own transport when the policy names none). That is the
+one way out of the process for media, so a test that injects both cannot reach the network, and the
+HTTP client never resolves a name itself.
 """
 from __future__ import annotations
 
@@ -82,15 +87,16 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
-def check_host(host: str, port: int, resolver: Resolver) -> str:
-    """Resolve `host` and return the address to connect to; raise if any resolved address is forbidden."""
+def check_host(host: str, port: int, resolver: Resolver, block_private: bool = True) -> str:
+    """Resolve `host` and return the address to connect to; with `block_private`, raise if any resolved
+    address is forbidden."""
     try:
         addresses = resolver(host, port)
     except (OSError, UnicodeError) as e:
         raise MediaError(f"cannot resolve host {host!r}: {e}") from None
     if not addresses:
         raise MediaError(f"host {host!r} has no address")
-    for a in addresses:
+    for a in addresses if block_private else ():
         reason = forbidden_reason(a.split("%", 1)[0] if "%" in a else a)
         if reason:
             raise MediaPolicyError(f"refused to fetch from {host!r}: it resolves to a {reason}")
@@ -104,12 +110,17 @@ def _pinned(url: str, address: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
 
-def guarded_get(url: str, policy: "MediaPolicy", max_bytes: int, *, resolver: Resolver | None = None,
-                transport=None) -> bytes:
-    """GET `url` under `policy`; returns the body. Raises MediaError / MediaPolicyError / LimitError."""
+def endpoints(policy: "MediaPolicy") -> tuple[Resolver, object]:
+    """The resolver and the httpx transport a fetch under `policy` uses (None: httpx's default transport)."""
+    return policy.resolver or system_resolver, policy.transport
+
+
+def guarded_get(url: str, policy: "MediaPolicy", max_bytes: int) -> bytes:
+    """GET `url` under `policy`, resolving and connecting only through `endpoints(policy)`; returns the
+    body. Raises MediaError / MediaPolicyError / LimitError."""
     import httpx
 
-    resolver = resolver or getattr(policy, "resolver", None) or system_resolver
+    resolver, transport = endpoints(policy)
     deadline = time.monotonic() + policy.timeout
     with httpx.Client(transport=transport, timeout=policy.timeout, follow_redirects=False, trust_env=False) as client:
         for _ in range(policy.max_redirects + 1):
@@ -118,14 +129,11 @@ def guarded_get(url: str, policy: "MediaPolicy", max_bytes: int, *, resolver: Re
                 raise MediaPolicyError(f"only http(s) URLs can be fetched, got {url[:80]!r}")
             if parts.username or parts.password:
                 raise MediaPolicyError("URLs with credentials are refused")
-            target, extensions, headers = url, {}, {}
-            if policy.block_private:
-                port = parts.port or (443 if parts.scheme == "https" else 80)
-                address = check_host(parts.hostname, port, resolver)
-                target = _pinned(url, address)
-                headers["Host"] = parts.netloc
-                if parts.scheme == "https":
-                    extensions["sni_hostname"] = parts.hostname
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            address = check_host(parts.hostname, port, resolver, policy.block_private)
+            target, headers, extensions = _pinned(url, address), {"Host": parts.netloc}, {}
+            if parts.scheme == "https":
+                extensions["sni_hostname"] = parts.hostname
             try:
                 with client.stream("GET", target, headers=headers, extensions=extensions) as response:
                     if response.is_redirect:

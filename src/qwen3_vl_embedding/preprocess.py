@@ -23,7 +23,7 @@ from .constants import (IMAGE_FACTOR, IMAGE_PAD, MAX_PIXELS, MIN_PIXELS, TOTAL_P
 from .errors import InputError, LimitError, MediaError
 from .inputs import ImagePart, TextPart, VideoPart
 from .prompts import Fixed, Prompt
-from .video import open_video
+from .video import open_video, read_header
 
 RECENT_MEDIA = 4
 RESERVED = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
@@ -119,30 +119,88 @@ class Preprocessor:
 
     def _video(self, part: VideoPart) -> _Vision:
         try:
-            if part.is_frames:
-                frames = vision.sample_frame_list(part.source, part.max_frames)
-                cap = self.policy.max_video_frames
-                if cap is not None and len(frames) > cap:
-                    raise LimitError(f"{len(frames)} frames exceed the limit of {cap}", limit="max_video_frames",
-                                     value=cap)
-                images = [media.load_image(f, self.policy) for f in frames]
-                pixels, indices, fps = vision.frame_list_to_video(images, self.settings.total_pixels)
-            else:
-                video = open_video(media.video_source(part.source, self.policy), self.settings.video_backend)
-                cap = self.policy.max_video_seconds
-                if cap is not None and video.duration > cap:
-                    raise LimitError(f"video of {video.duration:.1f} s exceeds the limit of {cap} s",
-                                     limit="max_video_seconds", value=cap)
-                first, last = vision.frame_range(video.num_frames, video.fps, part.start, part.end)
-                n = vision.smart_nframes(last - first + 1, video.fps, part.fps or 2.0, part.max_frames)
-                indices, fps = vision.sample_indices(first, last, n), video.fps
-                pixels = vision.resize_video(video.frames(indices), vision.FILE_TOTAL_PIXELS)
+            pixels, indices, fps = self._frame_list(part) if part.is_frames else self._video_file(part)
         except ValueError as e:
             if isinstance(e, InputError):
                 raise
             raise MediaError(str(e)) from None
         per_group = (pixels.shape[-2] // IMAGE_FACTOR) * (pixels.shape[-1] // IMAGE_FACTOR)
         return _Vision("video", pixels, per_group, vision.timestamps(indices, fps))
+
+    def _check_frames(self, count: int) -> None:
+        cap = self.policy.max_video_frames
+        if cap is not None and count > cap:
+            raise LimitError(f"{count} frames exceed max_video_frames={cap}; ask for fewer (max_frames, fps)",
+                             limit="max_video_frames", value=cap)
+
+    def _frame_list(self, part: VideoPart) -> tuple[torch.Tensor, list[int], float]:
+        """Frames read one at a time, each checked from its header (its pixels, and the frames' sum
+        against max_video_pixels) before it is decoded."""
+        frames = vision.sample_frame_list(part.source, part.max_frames)
+        self._check_frames(len(frames))
+        limit = self.policy.max_video_pixels
+
+        def images():
+            total = 0
+            for i, ref in enumerate(frames):
+                image = media.open_image(ref, self.policy)
+                total += image.width * image.height
+                if limit is not None and total > limit:
+                    raise LimitError(f"the frames hold more than max_video_pixels={limit} pixels (frame {i} of "
+                                     f"{image.width}x{image.height} goes over)", limit="max_video_pixels", value=limit)
+                yield media.decode_image(image, self.policy)
+
+        return vision.frame_list_to_video(images(), self.settings.total_pixels, count=len(frames))
+
+    def _video_file(self, part: VideoPart) -> tuple[torch.Tensor, list[int], float]:
+        """A video file's sampled frames. Its size, frame count and rate come from the container header,
+        and every limit (frame pixels, duration, frames, pixels in all, tokens) is checked before a frame
+        is decoded (the reader's own count, which may decode to count, is checked again); frames are then
+        decoded and resized a chunk at a time."""
+        source = media.video_source(part.source, self.policy)
+        header = read_header(source)
+        media.check_pixels(header.width, header.height, self.policy, "video frames")
+        if header.frames and header.fps:
+            try:
+                self._sampling(part, header.frames, header.fps, header)
+            except InputError:
+                raise
+            except ValueError:
+                pass  # the reader's own count decides
+        video = open_video(source, self.settings.video_backend, header)
+        first, last, n = self._sampling(part, video.num_frames, video.fps, header)
+        indices = vision.sample_indices(first, last, n)
+        chunks = self._checked(video.frame_chunks(indices, vision.CHUNK_PIXELS))
+        return vision.resize_video_stream(chunks, n, vision.FILE_TOTAL_PIXELS), indices, video.fps
+
+    def _sampling(self, part: VideoPart, frames: int, fps: float, header) -> tuple[int, int, int]:
+        """(first, last, count) of the frames to sample from a video of `frames` at `fps`, refused when over
+        max_video_seconds, max_video_frames, max_video_pixels or the model's max_length."""
+        cap = self.policy.max_video_seconds
+        duration = frames / fps if fps else 0.0
+        if cap is not None and duration > cap:
+            raise LimitError(f"video of {duration:.1f} s exceeds max_video_seconds={cap}",
+                             limit="max_video_seconds", value=cap)
+        first, last = vision.frame_range(frames, fps, part.start, part.end)
+        n = vision.smart_nframes(last - first + 1, fps, part.fps or 2.0, part.max_frames)
+        self._check_frames(n)
+        limit = self.policy.max_video_pixels
+        if limit is not None and n * header.frame_pixels > limit:
+            raise LimitError(f"{n} frames of {header.width}x{header.height} are {n * header.frame_pixels} pixels, "
+                             f"more than max_video_pixels={limit}; ask for fewer frames (max_frames, fps) or send a "
+                             f"smaller video", limit="max_video_pixels", value=limit)
+        fh, fw = vision.video_frame_size(header.height, header.width, n, vision.FILE_TOTAL_PIXELS)
+        tokens = (n // vision.FRAME_FACTOR) * ((fh // IMAGE_FACTOR) * (fw // IMAGE_FACTOR) + 2)
+        if tokens > self.max_length:
+            raise InputError(f"the video alone needs {tokens} tokens ({n} frames of {fw}x{fh} once resized), more "
+                             f"than max_length={self.max_length}; lower max_frames or fps, or raise max_length")
+        return first, last, n
+
+    def _checked(self, chunks):
+        """Decoded chunks, each frame size checked again (a header may understate it)."""
+        for chunk in chunks:
+            media.check_pixels(chunk.shape[-1], chunk.shape[-2], self.policy, "video frames")
+            yield chunk
 
     def _load(self, piece) -> _Vision:
         with self._lock:
@@ -230,7 +288,11 @@ class Preprocessor:
         """Read, resize and tokenise one prompt. Raises InputError naming the failing field."""
         visions = [self._load(p) for p in prompt if isinstance(p, (ImagePart, VideoPart))]
         text, spans, counts = self._render(prompt, visions)
-        ids, droppable = self._tokens(text, spans, counts)
+        try:
+            ids, droppable = self._tokens(text, spans, counts)
+        except Exception as e:  # noqa: BLE001 - what the tokenizer cannot read is this input's fault
+            field = next((p.field for p in prompt if isinstance(p, TextPart)), None)
+            raise InputError(f"the text cannot be tokenised ({type(e).__name__}: {e})", field=field) from None
         ids, dropped = self._truncate(ids, droppable)
         images = [v.pixels for v in visions if v.kind == "image"]
         videos = [v.pixels for v in visions if v.kind == "video"]

@@ -10,7 +10,7 @@ from .constants import (FPS, MAX_FRAMES, MAX_PIXELS, MIN_PIXELS, RERANK_INSTRUCT
                         RERANKER_2B, TOTAL_PIXELS)
 from .engine import LoadedModel
 from .errors import InputError
-from .inputs import Item, to_item
+from .inputs import Item, check_many, to_item
 from .prompts import Prompt, pair_prompt, user_parts
 from .ranking import ranked
 from .settings import RERANKER
@@ -72,6 +72,7 @@ class Qwen3VLReranker(LoadedModel):
         """The judgement prompt of each (query, document) pair, for `run_jobs` with `head`.
 
         Raises InputError for a malformed query (field "query...") or document (its index)."""
+        check_many(documents, "documents")
         fps, max_frames = fps or self.fps, max_frames or self.max_frames
         # The query's parts are built once and shared by every pair, so its media are read once.
         q_parts = user_parts(self._query(query), fps, max_frames, self.max_frames, field_prefix="query")
@@ -107,8 +108,8 @@ class Qwen3VLReranker(LoadedModel):
         unknown = set(inputs) - {"query", "documents", "instruction", "fps", "max_frames"}
         if unknown:
             raise InputError(f"unknown keys {sorted(unknown)}; expected query, documents, instruction, fps, max_frames")
-        documents = inputs.get("documents") or []
-        if not documents:
+        documents = inputs.get("documents")
+        if documents is None or (isinstance(documents, (list, tuple)) and not documents):
             return []
         return self.scores(inputs.get("query"), documents, instruction=inputs.get("instruction"),
                            fps=inputs.get("fps"), max_frames=inputs.get("max_frames"))
@@ -120,7 +121,7 @@ class Qwen3VLReranker(LoadedModel):
         """Documents sorted by score, best first: RerankResult(index, score, document if asked)."""
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-        documents = list(documents)
+        documents = list(check_many(documents, "documents"))
         scores = self.scores(query, documents, instruction=instruction, fps=fps, max_frames=max_frames,
                              max_batch_tokens=max_batch_tokens, batch_size=batch_size,
                              show_progress=show_progress, on_error=on_error)

@@ -14,7 +14,7 @@ These reproduce, number for number, what the official reference does through qwe
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -32,6 +32,8 @@ FILE_TOTAL_PIXELS = 128000 * IMAGE_FACTOR * IMAGE_FACTOR * 0.9
 # Frames of a frame list are first resized on this grid, with qwen-vl-utils' image defaults.
 FRAME_LIST_FACTOR = 2 * IMAGE_FACTOR
 FRAME_LIST_SAMPLE_FPS = 2.0
+# Source pixels decoded and resized at once (at least one frame): bounds a video's memory, not its result.
+CHUNK_PIXELS = 8_000_000
 
 
 def _round(n: float, f: int) -> int:
@@ -141,14 +143,42 @@ def video_frame_size(height: int, width: int, nframes: int, total_pixels: float)
     return smart_resize(height, width, IMAGE_FACTOR, VIDEO_MIN_PIXELS, video_max_pixels(nframes, total_pixels))
 
 
-def resize_video(frames: torch.Tensor, total_pixels: float) -> torch.Tensor:
-    """Resize uint8 frames (T, C, H, W) with torchvision bicubic under the video budget; uint8 out."""
+def _resize_frames(frames: torch.Tensor, h: int, w: int) -> torch.Tensor:
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms import functional as tvf
 
-    t, _, height, width = frames.shape
-    h, w = video_frame_size(height, width, t, total_pixels)
     return tvf.resize(frames, [h, w], interpolation=InterpolationMode.BICUBIC, antialias=True)
+
+
+def resize_video(frames: torch.Tensor, total_pixels: float) -> torch.Tensor:
+    """Resize uint8 frames (T, C, H, W) with torchvision bicubic under the video budget; uint8 out."""
+    t, _, height, width = frames.shape
+    step = max(1, CHUNK_PIXELS // max(1, height * width))
+    return resize_video_stream((frames[i:i + step] for i in range(0, t, step)), t, total_pixels)
+
+
+def resize_video_stream(chunks: Iterable[torch.Tensor], count: int, total_pixels: float) -> torch.Tensor:
+    """`resize_video` of a video given as consecutive uint8 chunks (k, C, H, W) of `count` frames in all.
+
+    Frames are resized a chunk at a time (torchvision works in float32, 4 bytes per channel), so the
+    memory of a video is its resized frames plus one chunk, not 12 bytes per source pixel of every
+    frame; the pixels are the same as resizing the whole stack at once."""
+    out: torch.Tensor | None = None
+    filled = 0
+    for chunk in chunks:
+        if out is None:
+            h, w = video_frame_size(chunk.shape[-2], chunk.shape[-1], count, total_pixels)
+            out = torch.empty((count, chunk.shape[1], h, w), dtype=torch.uint8)
+            size = tuple(chunk.shape[-2:])
+        elif tuple(chunk.shape[-2:]) != size:
+            raise ValueError(f"the frames of a video must all have one size, got {size} and {tuple(chunk.shape[-2:])}")
+        if filled + len(chunk) > count:
+            raise ValueError(f"more than the {count} frames announced")
+        out[filled:filled + len(chunk)] = _resize_frames(chunk, h, w)
+        filled += len(chunk)
+    if out is None or filled != count:
+        raise ValueError(f"expected {count} frames, got {filled}")
+    return out
 
 
 def sample_frame_list(frames: Sequence, max_frames: int | None) -> list:
@@ -158,16 +188,31 @@ def sample_frame_list(frames: Sequence, max_frames: int | None) -> list:
     return [frames[i] for i in np.linspace(0, len(frames) - 1, max_frames, dtype=int).tolist()]
 
 
-def frame_list_to_video(images: Sequence, total_pixels: float) -> tuple[torch.Tensor, list[int], float]:
-    """Frames (PIL) -> (uint8 video (T, C, H, W), frame indices, frame rate) as the reference builds it."""
-    resized = [resize_image(im, None, None, factor=FRAME_LIST_FACTOR) for im in images]
-    sizes = {im.size for im in resized}
-    if len(sizes) > 1:
-        raise ValueError(f"the frames of a video must all have one size, got {sorted(sizes)}")
-    n = _ceil(len(resized), FRAME_FACTOR)
-    resized += [resized[-1]] * (n - len(resized))
-    video = torch.stack([pil_to_tensor(im) for im in resized])
-    return resize_video(video, total_pixels), list(range(n)), FRAME_LIST_SAMPLE_FPS
+def frame_list_to_video(images: Iterable, total_pixels: float, count: int | None = None
+                        ) -> tuple[torch.Tensor, list[int], float]:
+    """Frames (PIL) -> (uint8 video (T, C, H, W), frame indices, frame rate) as the reference builds it.
+
+    `images` may be a generator (then give `count`): each frame is read, resized and let go before the
+    next, so only one source frame is held at a time."""
+    count = len(images) if count is None else count  # type: ignore[arg-type]
+    if count < 1:
+        raise ValueError("a video given as frames needs at least one frame")
+    n = _ceil(count, FRAME_FACTOR)
+    sizes: list[tuple[int, int]] = []
+
+    def grid_frames() -> Iterator[torch.Tensor]:
+        frame = None
+        for im in images:
+            resized = resize_image(im, None, None, factor=FRAME_LIST_FACTOR)
+            if sizes and resized.size != sizes[0]:
+                raise ValueError(f"the frames of a video must all have one size, got {sorted({sizes[0], resized.size})}")
+            sizes.append(resized.size)
+            frame = pil_to_tensor(resized)[None]
+            yield frame
+        for _ in range(n - count):  # an even count: the last frame again
+            yield frame
+
+    return resize_video_stream(grid_frames(), n, total_pixels), list(range(n)), FRAME_LIST_SAMPLE_FPS
 
 
 def frame_list_tokens(width: int, height: int, count: int, total_pixels: float) -> int:

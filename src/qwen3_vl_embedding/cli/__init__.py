@@ -11,7 +11,7 @@ from importlib import import_module
 
 from .. import __version__
 
-COMMANDS = ("index", "search", "embed", "rerank", "info", "serve", "eval")
+COMMANDS = ("index", "search", "similar", "dupes", "embed", "rerank", "info", "serve", "ui", "eval")
 
 
 def build_parser() -> argparse.ArgumentParser:

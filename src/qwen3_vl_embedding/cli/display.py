@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Sequence
 
 from ..index.records import Hit
@@ -43,8 +44,10 @@ def snippet(text: str | None, width: int = 60) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def hits_table(hits: Sequence[Hit], reranked: bool = False) -> str:
-    headers = ["#", "score", *(["similarity"] if reranked else []), "modality", "where", "path"]
+def hits_table(hits: Sequence[Hit], reranked: bool = False, numbers: bool = True) -> str:
+    """Rank, score, date (a photo's capture day, else the file's), modality, where in the file, path."""
+    headers = [*(["#"] if numbers else []), "score", *(["similarity"] if reranked else []), "date", "modality",
+               "where", "path"]
     rows = []
     for i, h in enumerate(hits, 1):
         r = h.record
@@ -52,6 +55,7 @@ def hits_table(hits: Sequence[Hit], reranked: bool = False) -> str:
         path = display_path(r.path)
         if r.modality == "text":
             path = f"{path}  {snippet(r.text)}"
-        rows.append([str(i), f"{h.score:.4f}", *([f"{h.similarity:.4f}"] if reranked else []), r.modality, where,
-                     path])
-    return table(rows, headers, right=(0, 1, 2) if reranked else (0, 1))
+        rows.append([*([str(i)] if numbers else []), f"{h.score:.4f}", *([f"{h.similarity:.4f}"] if reranked else []),
+                     time.strftime("%Y-%m-%d", time.localtime(r.when)), r.modality, where, path])
+    scores = 2 if reranked else 1
+    return table(rows, headers, right=tuple(range(scores + 1)) if numbers else tuple(range(scores)))

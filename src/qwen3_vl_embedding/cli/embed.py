@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any, Iterator
 
-from .common import EXIT_OK, EXIT_PARTIAL, load_embedder, show_progress
+from .common import EXIT_OK, EXIT_PARTIAL, load_embedder, media_options, show_progress, with_limit_hint
 
 EPILOG = """\
 examples:
@@ -32,6 +32,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default=None, help="output file: .jsonl, .npy or .parquet [default: stdout JSONL]")
     p.add_argument("--instruction", default=None, help="instruction for inputs that set none [default: the model's]")
     p.add_argument("--ranges", default=None, metavar="FILE.npy", help="int8/uint8 calibration ranges to use")
+    media_options(p)
     p.set_defaults(handler=run)
 
 
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     labels = [label for label, _ in inputs]
     _write(fmt, args.output, vectors, labels, ok)
     for f in failures:
-        print(f"qvl: skipped {labels[f.index]}: {f.cause}", file=sys.stderr)
+        print(f"qvl: skipped {labels[f.index]}: {with_limit_hint(f.cause)}", file=sys.stderr)
     return EXIT_PARTIAL if failures else EXIT_OK
 
 

@@ -54,7 +54,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     g.add_argument("--sweep-dims", type=_ints, default=None, help="dims [default: 64, 128, ... up to the model's size]")
     g.add_argument("--sweep-precisions", type=_words, default=["float32", "float16", "int8", "binary"],
                    help="precisions [default: float32,float16,int8,binary]")
-    g.add_argument("--plot", default="qvl-sweep.png", help="PNG of score against storage [default: qvl-sweep.png]")
+    g.add_argument("--plot", default="qvl-sweep.png",
+                   help="PNG of score against storage, a panel per dataset [default: qvl-sweep.png]")
     p.set_defaults(handler=run)
 
 
@@ -100,18 +101,18 @@ def run(args: argparse.Namespace) -> int:
 def run_sweep(args: argparse.Namespace, embedder: Any, datasets: list, cache: Any) -> int:
     from dataclasses import asdict
 
-    from ..evaluation.beir import plot_sweep, sweep, sweep_markdown
+    from ..evaluation.beir import plot_sweeps, sweep, sweep_markdown
 
-    results, stem = {}, os.path.splitext(args.plot)[0]
+    results, panels = {}, []
     for ds in datasets:
         points = sweep(embedder, ds, dims=args.sweep_dims, precisions=args.sweep_precisions, ks=args.ks,
                        cache=cache, show_progress=show_progress(args))
-        plot = args.plot if len(datasets) == 1 else f"{stem}-{ds.name}.png"
-        plot_sweep(points, plot, title=f"{ds.name}: {ds.headline_metric} against storage", metric=ds.headline_metric)
-        results[ds.name] = {"metric": ds.headline_metric, "plot": plot, "points": [asdict(p) for p in points]}
+        panels.append((points, f"{ds.name}: {ds.headline_metric} against storage", ds.headline_metric))
+        results[ds.name] = {"metric": ds.headline_metric, "plot": args.plot, "points": [asdict(p) for p in points]}
         if not args.json:
             print(f"## {ds.name} ({ds.headline_metric} x100)\n\n{sweep_markdown(points, ds.headline_metric)}\n")
-        _info(args, f"qvl: wrote {plot}")
+    plot_sweeps(panels, args.plot)  # one file, exactly the one named: a panel per dataset
+    _info(args, f"qvl: wrote {args.plot}" + (f" ({len(panels)} datasets, a panel each)" if len(panels) > 1 else ""))
     payload = {"model": embedder.name, "sweep": results}
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:

@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any
 
-from .common import EXIT_OK, EXIT_PARTIAL, load_reranker, show_progress
+from .common import EXIT_OK, EXIT_PARTIAL, load_reranker, media_options, show_progress
 
 EPILOG = """\
 examples:
@@ -34,6 +34,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("-k", "--top-k", type=int, default=None, help="show the best k [default: all]")
     p.add_argument("--instruction", default=None, help="task instruction [default: the reranker's]")
     p.add_argument("--json", action="store_true", help="print the ranking as JSON")
+    media_options(p)
     p.set_defaults(handler=run)
 
 

@@ -8,27 +8,45 @@ import os
 import sys
 
 DESCRIPTION = """Serve POST /v1/embeddings (OpenAI-compatible), POST /v1/rerank (with --reranker), GET /health,
-/v1/models, /metrics and the OpenAPI document (/docs). Safe by default: listens on 127.0.0.1, refuses
-local files and remote URLs in requests (data URIs are always accepted) unless --allow-local-dir or
+/v1/models, /metrics and the OpenAPI document (/docs), and the routes of vLLM's, Cohere's and TEI's
+clients (/score, /rerank, /v2/rerank, /v1/embed, /v2/embed, /embed, /info; see docs/server.md); with
+--db, POST /v1/search and a search page at /. Safe by default: listens on 127.0.0.1, refuses local
+files and remote URLs in requests (data URIs are always accepted) unless --allow-local-dir or
 --allow-remote-media, and never fetches from private or loopback addresses."""
 
 
 def register(subparsers, common) -> None:
-    from ..server.config import ServerConfig
     from .common import common_options
 
-    d = ServerConfig()
     # Its own copy of the shared options: the server loads a reranker only when one is named.
     p = subparsers.add_parser("serve", parents=[common_options(default_reranker=None)], help="run the HTTP server",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_server_options(p)
+    p.set_defaults(handler=run)
+
+
+def add_server_options(p: argparse.ArgumentParser, local: bool = False) -> None:
+    """The server's options; `local` (`qvl ui`): no --host (always 127.0.0.1), --db also from QVL_DB or the
+    default index."""
+    from ..server.config import ServerConfig
+
+    d = ServerConfig()
     g = p.add_argument_group("server")
-    g.add_argument("--host", default=os.environ.get("QVL_HOST", d.host),
-                   help=f"address to listen on [QVL_HOST, default {d.host}]")
+    if local:
+        p.set_defaults(host="127.0.0.1")
+    else:
+        g.add_argument("--host", default=os.environ.get("QVL_HOST", d.host),
+                       help=f"address to listen on [QVL_HOST, default {d.host}]")
     g.add_argument("--port", type=int, default=os.environ.get("QVL_PORT", str(d.port)),
                    help=f"[QVL_PORT, default {d.port}]")
     g.add_argument("--api-key", default=None,
                    help="require 'Authorization: Bearer KEY' on every route but /health [QVL_API_KEY]")
-    g.add_argument("--db", metavar="DIR", help="a `qvl index` database to search with POST /v1/search")
+    g.add_argument("--db", metavar="DIR",
+                   help="a `qvl index` database to search with POST /v1/search and the search page at / (the "
+                   "embedding model is then the index's unless --model names one)"
+                   + (" [QVL_DB, default: the default index of `qvl index`]" if local else ""))
+    g.add_argument("--thumbnail-cache-mb", type=float, default=d.thumbnail_cache_bytes / 2**20,
+                   help="disk kept for the search page's thumbnails (DIR/thumbs) [%(default)s]")
     g.add_argument("--model-name", help="model id shown in /v1/models and responses (default: --model)")
     g.add_argument("--reranker-name", help="reranker id shown in /v1/models and responses (default: --reranker)")
     g.add_argument("--workers", type=int, default=None,
@@ -46,10 +64,18 @@ def register(subparsers, common) -> None:
     lim.add_argument("--max-media-mb", type=float, default=d.max_media_bytes / 2**20,
                      help="per image or video [%(default)s]")
     lim.add_argument("--max-image-pixels", type=int, default=d.max_image_pixels,
-                     help="source image width x height [%(default)s]")
+                     help="width x height of a source image or video frame, read before decoding [%(default)s]")
+    lim.add_argument("--max-video-pixels", type=int, default=d.max_video_pixels,
+                     help="source pixels decoded for one video: frames x width x height [%(default)s]")
     lim.add_argument("--max-video-seconds", type=float, default=d.max_video_seconds, help="[%(default)s]")
     lim.add_argument("--max-video-frames", type=int, default=d.max_video_frames,
-                     help="frames in a frame list, and the largest max_frames [%(default)s]")
+                     help="frames read from one video (a frame list, or sampled from a file) [%(default)s]")
+    lim.add_argument("--max-text-chars", type=int, default=d.max_text_chars,
+                     help="characters of one text or instruction [%(default)s]")
+    lim.add_argument("--header-timeout", type=float, default=d.header_timeout,
+                     help="seconds for a request's headers to arrive [%(default)s]")
+    lim.add_argument("--body-timeout", type=float, default=d.body_timeout,
+                     help="seconds for a request's body to arrive after its headers [%(default)s]")
     b = p.add_argument_group("batching and flow control")
     b.add_argument("--no-batching", action="store_true", help="run each request alone (for comparison)")
     b.add_argument("--batch-wait-ms", type=float, default=d.batch_wait_ms,
@@ -59,7 +85,6 @@ def register(subparsers, common) -> None:
     b.add_argument("--max-queue", type=int, default=d.max_queue,
                    help="queued inputs per model before 429 [%(default)s]")
     b.add_argument("--request-timeout", type=float, default=d.request_timeout, help="seconds [%(default)s]")
-    p.set_defaults(handler=run)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -71,9 +96,12 @@ def config_from_args(args: argparse.Namespace):
         default_dim=args.dim, allow_local_dir=args.allow_local_dir, allow_remote_media=args.allow_remote_media,
         fetch_timeout=args.fetch_timeout, max_body_bytes=int(args.max_body_mb * 2**20), max_items=args.max_items,
         max_media_bytes=int(args.max_media_mb * 2**20), max_image_pixels=args.max_image_pixels,
-        max_video_seconds=args.max_video_seconds, max_video_frames=args.max_video_frames,
+        max_video_pixels=args.max_video_pixels, max_video_seconds=args.max_video_seconds,
+        max_video_frames=args.max_video_frames, max_text_chars=args.max_text_chars,
+        header_timeout=args.header_timeout, body_timeout=args.body_timeout,
         batching=not args.no_batching, batch_wait_ms=args.batch_wait_ms, batch_tokens=args.batch_tokens,
-        max_queue=max(args.max_queue, args.max_items), request_timeout=args.request_timeout)
+        max_queue=max(args.max_queue, args.max_items), request_timeout=args.request_timeout,
+        thumbnail_cache_bytes=max(1, int(args.thumbnail_cache_mb * 2**20)))
 
 
 def _is_loopback(host: str) -> bool:
@@ -114,10 +142,9 @@ def run(args: argparse.Namespace) -> int:
     if not _is_loopback(config.host) and config.api_key is None:
         log.warning("listening on %s without --api-key: anyone who can reach this port can use the server",
                     config.host)
-    if args.db:
-        _check_index(args.db)  # before loading models for nothing
+    model = _index_model(args.db, args.model) if args.db else None  # before loading models for nothing
     policy = config.media_policy()
-    embedder = load_embedder(args, media_policy=policy, workers=args.workers)
+    embedder = load_embedder(args, model, media_policy=policy, workers=args.workers)
     reranker = load_reranker(args, media_policy=policy, workers=args.workers) if args.reranker else None
     index = None
     if args.db:
@@ -127,14 +154,24 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(config, embedder=embedder, reranker=reranker, index=index)
     if not args.quiet:
         served = ", ".join(f"{task}: {name}" for task, name in app.state.service.names.items())
-        print(f"qvl: serving {served} on http://{config.host}:{config.port}", file=sys.stderr)
+        page = f"; search page: http://{config.host}:{config.port}/" if index is not None else ""
+        print(f"qvl: serving {served} on http://{config.host}:{config.port}{page}", file=sys.stderr)
+    from ..server.slow_clients import uvicorn_options
+
     uvicorn.run(app, host=config.host, port=config.port, log_level="info" if args.verbose else "warning",
-                timeout_graceful_shutdown=int(config.request_timeout) + 1, access_log=args.verbose)
+                timeout_graceful_shutdown=int(config.request_timeout) + 1, access_log=args.verbose,
+                **uvicorn_options(config))
     return 0
 
 
-def _check_index(path: str) -> None:
-    from ..index.backends import store_exists
+def _index_model(path: str, named: str | None) -> str:
+    """The model to serve the index at `path` with: `named` (--model, QVL_MODEL), else the index's own."""
+    from ..index.backends import open_store, store_exists
+    from ..index.compat import index_model
 
     if not store_exists(path):
         raise ValueError(f"--db {path}: no index there; build one with `qvl index FOLDER --db {path}`")
+    if named:
+        return named
+    with open_store(path) as store:
+        return index_model(store)

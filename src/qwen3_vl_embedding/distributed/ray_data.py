@@ -177,12 +177,15 @@ def _plain(value: Any) -> Any:
 def embed_dataset(ds: Any, model: str, *, dim: int | None = None, instruction: str | None = None,
                   actors: int | None = None, device: str | None = None, dtype: str | None = None,
                   batch_rows: int = DEFAULT_BATCH_ROWS, max_batch_tokens: int | None = None,
-                  batch_size: int | None = None, plan: ActorPlan | None = None, quantize: str | None = None) -> Any:
+                  batch_size: int | None = None, plan: ActorPlan | None = None, media_policy: Any = None,
+                  quantize: str | None = None) -> Any:
     """`ds` with 'embedding' (float32, NaN rows for failures) and 'error' columns, computed by a pool of
-    actors (see the module docstring); lazy, like every Ray Data transform. Ray must be connected."""
+    actors (see the module docstring); lazy, like every Ray Data transform. Ray must be connected.
+    `media_policy`: what the actors may read (None: the library's default)."""
     ray = require_ray()
     plan = plan or cluster_plan(ray, actors, device)
-    model_options = {k: v for k, v in (("device", device), ("dtype", dtype), ("quantize", quantize)) if v}
+    model_options = {k: v for k, v in (("device", device), ("dtype", dtype), ("media_policy", media_policy),
+                                       ("quantize", quantize)) if v}
     return ds.map_batches(
         EmbedWorker, batch_size=batch_rows, batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=plan.actors),

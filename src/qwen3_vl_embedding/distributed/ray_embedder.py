@@ -34,15 +34,17 @@ class RayEmbedder:
     budget, the index fingerprint); it is freed when the pool starts, so it never holds a GPU the pool
     needs. `iter_embed` runs one Ray Data job over all the inputs it is given."""
 
+    media_policy: Any = None  # what the actors may read (None: the library's default)
     quantize: str | None = None  # the actors' weights: None (as released) or "int8"
 
     def __init__(self, model: str, *, address: str | None = None, actors: int | None = None,
                  device: str | None = None, dtype: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
-                 verbose: bool = False, quantize: str | None = None):
+                 verbose: bool = False, media_policy: Any = None, quantize: str | None = None):
         self.ray = connect(address, verbose=verbose)
         self.name = str(model)
         self.device, self.dtype = device, dtype
-        self.quantize: str | None = quantize
+        self.media_policy = media_policy
+        self.quantize = quantize
         self.batch_rows = batch_rows
         self.plan = cluster_plan(self.ray, actors, device)
         self._helper: Any = None
@@ -54,8 +56,9 @@ class RayEmbedder:
         self.actor_device: str = facts["device"]
 
     @property
-    def model_options(self) -> dict[str, str]:
-        return {k: v for k, v in (("device", self.device), ("dtype", self.dtype), ("quantize", self.quantize)) if v}
+    def model_options(self) -> dict[str, Any]:
+        return {k: v for k, v in (("device", self.device), ("dtype", self.dtype), ("media_policy", self.media_policy),
+                                  ("quantize", self.quantize)) if v}
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         if self._helper is None:
@@ -102,9 +105,9 @@ class RayEmbedder:
         per_call = max(1, min(self.batch_rows, -(-len(rows) // self.plan.actors)))
         blocks = -(-len(rows) // per_call)
         ds = embed_dataset(self.ray.data.from_items(rows, override_num_blocks=blocks), self.name, dim=dim,
-                           instruction=instruction, device=self.device, dtype=self.dtype, quantize=self.quantize,
-                           batch_rows=per_call, max_batch_tokens=max_batch_tokens, batch_size=batch_size,
-                           plan=self.plan)
+                           instruction=instruction, device=self.device, dtype=self.dtype, batch_rows=per_call,
+                           max_batch_tokens=max_batch_tokens, batch_size=batch_size, plan=self.plan,
+                           media_policy=self.media_policy, quantize=self.quantize)
         missing = set(range(len(rows)))
         del rows
         try:
@@ -147,5 +150,5 @@ def index_with_ray(paths: Iterable[str], db: str, embedder: RayEmbedder, *, dim:
     from ..index.indexing import NewIndex, index_paths
 
     options = options or IndexOptions()
-    return index_paths(paths, db, lambda: embedder, model=embedder.name, options=options, progress=progress,
+    return index_paths(paths, db, lambda model: embedder, model=embedder.name, options=options, progress=progress,
                        new=NewIndex(dim=dim, settings=options.ingest.settings()))

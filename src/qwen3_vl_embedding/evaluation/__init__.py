@@ -25,6 +25,7 @@ _EXPORTS = {
     "load_beir": "beir",
     "sweep": "beir",
     "plot_sweep": "beir",
+    "plot_sweeps": "beir",
     "MTEBEncoder": "mteb_adapter",
     "MTEBCrossEncoder": "mteb_adapter",
 }

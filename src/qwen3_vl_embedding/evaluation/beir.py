@@ -128,26 +128,37 @@ def human_bytes(n: float) -> str:
 
 def plot_sweep(points: Sequence[SweepPoint], path: str, *, title: str | None = None, metric: str = "score") -> str:
     """A PNG of score against index size, one line per precision, each point labelled with its dim."""
+    return plot_sweeps([(points, title or f"{metric} against storage (labels: dim)", metric)], path)
+
+
+def plot_sweeps(panels: Sequence[tuple[Sequence[SweepPoint], str, str]], path: str) -> str:
+    """One PNG at `path` with a panel per (points, title, metric): several datasets' sweeps side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker  # noqa: F401 (the formatter below)
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for precision in dict.fromkeys(p.precision for p in points):
-        line = sorted((p for p in points if p.precision == precision), key=lambda p: p.index_bytes)
-        xs = [p.index_bytes for p in line]
-        ax.plot(xs, [p.score for p in line], marker="o", label=precision)
-        for p, x in zip(line, xs):
-            ax.annotate(str(p.dim), (x, p.score), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7)
-    ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: human_bytes(x)))
-    ax.set_xlabel("index size (document vectors)")
-    ax.set_ylabel(f"{metric} (x100)")
-    ax.set_title(title or f"{metric} against storage (labels: dim)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(title="precision")
+    cols = min(len(panels), 2)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(7 * cols, 4.5 * rows), dpi=120, squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (points, title, metric) in zip(axes.flat, panels):
+        for precision in dict.fromkeys(p.precision for p in points):
+            line = sorted((p for p in points if p.precision == precision), key=lambda p: p.index_bytes)
+            xs = [p.index_bytes for p in line]
+            ax.plot(xs, [p.score for p in line], marker="o", label=precision)
+            for p, x in zip(line, xs):
+                ax.annotate(str(p.dim), (x, p.score), textcoords="offset points", xytext=(0, 5), ha="center",
+                            fontsize=7)
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: human_bytes(x)))
+        ax.set_xlabel("index size (document vectors)")
+        ax.set_ylabel(f"{metric} (x100)")
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        ax.legend(title="precision")
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path)

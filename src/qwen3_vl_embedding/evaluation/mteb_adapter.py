@@ -20,6 +20,8 @@ from mteb.models.abs_encoder import AbsEncoder
 from mteb.models.model_meta import ModelMeta, ScoringFunction
 from mteb.types import PromptType
 
+from ..constants import EMPTY_TEXT
+
 MODALITIES = ["text", "image", "video"]
 
 
@@ -67,7 +69,7 @@ def batch_items(batch: Mapping[str, Any]) -> list[dict[str, Any]]:
             text = "\n".join(t["content"] if isinstance(t, Mapping) else str(t) for t in text)
         if text:
             item["text"] = text
-        items.append(item)
+        items.append(item or {"text": EMPTY_TEXT})  # an empty row is the text NULL, as the reference embeds it
     return items
 
 

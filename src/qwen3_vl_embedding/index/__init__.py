@@ -10,8 +10,10 @@
     ann.py           exact top-k and the approximate index (FAISS IVF, float32/float16/int8 codes)
     ingest.py        walk folders, PDF pages, video clips, text chunks
     indexer.py       one run over an open store: incremental, streaming, resumable
-    indexing.py      open an index for writing, check the model once, run: what `qvl index` calls
-    retrieval.py     query embedding, search, rerank
+    indexing.py      open an index for writing (lock first), load and check the model when needed, run
+    retrieval.py     query embedding, query arithmetic, more-like-this, search, rerank
+    duplicates.py    near-duplicate groups (`qvl dupes`)
+    check.py         `qvl info --check`: SQLite's integrity, stored vectors, the ANN file
 
 Nothing heavy is imported here: `from qwen3_vl_embedding.index import open_store` loads numpy only.
 """

@@ -48,6 +48,39 @@ class TopK:
         return self.ids[order], self.scores[order]
 
 
+class RowsTopK:
+    """The k best (score, id) pairs of each of m queries, over chunks of candidates."""
+
+    def __init__(self, m: int, k: int):
+        self.k = k
+        self.scores = np.full((m, 0), -np.inf, np.float32)
+        self.ids = np.full((m, 0), -1, np.int64)
+
+    def push(self, scores: np.ndarray, ids: np.ndarray) -> None:
+        """`scores` (m, c) of the candidates `ids` (c,), the same for every query."""
+        self.push_pairs(scores, np.broadcast_to(np.asarray(ids, np.int64), np.shape(scores)))
+
+    def push_pairs(self, scores: np.ndarray, ids: np.ndarray) -> None:
+        """`scores` (m, c) of the candidates `ids` (m, c), each query its own (-inf scores are never kept)."""
+        scores = np.concatenate([self.scores, np.asarray(scores, np.float32)], axis=1)
+        ids = np.concatenate([self.ids, np.asarray(ids, np.int64)], axis=1)
+        if scores.shape[1] > self.k:
+            keep = np.argpartition(-scores, self.k - 1, axis=1)[:, : self.k]
+            scores, ids = np.take_along_axis(scores, keep, 1), np.take_along_axis(ids, keep, 1)
+        self.scores, self.ids = scores, ids
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids (m, k), scores (m, k)), best first, ties by id; missing places are id -1, score -inf."""
+        order = np.lexsort((self.ids, -self.scores), axis=1)
+        ids, scores = np.take_along_axis(self.ids, order, 1), np.take_along_axis(self.scores, order, 1)
+        ids = np.where(np.isneginf(scores), -1, ids)
+        pad = self.k - ids.shape[1]
+        if pad > 0:
+            ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
+            scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
+        return ids, scores
+
+
 def exact_top_k(query: np.ndarray, vectors: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k ids whose vectors have the largest inner product with `query` (d,), best first."""
     top = TopK(k)
@@ -123,6 +156,20 @@ class AnnIndex:
         scores, ids = self.index.search(normalized(query)[None], min(k, max(1, self.index.ntotal)))
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
+
+    def ids(self) -> np.ndarray:
+        """Every id the index holds (int64), list by list."""
+        faiss, lists = _faiss(), self.ivf.invlists
+        parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+                 for i in range(self.ivf.nlist) if lists.list_size(i)]
+        return np.concatenate(parts) if parts else np.empty(0, np.int64)
+
+    def search_many(self, queries: np.ndarray, k: int, nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids (m, k), scores (m, k)) for m queries in one call (FAISS spreads them over its threads);
+        missing places are id -1, score -inf."""
+        self.ivf.nprobe = nprobe or self.nprobe
+        scores, ids = self.index.search(normalized(queries), max(1, min(k, self.index.ntotal)))
+        return ids.astype(np.int64), np.where(ids < 0, -np.inf, scores).astype(np.float32)
 
     def save(self, path: str) -> None:
         """Write atomically: a temporary file in the same folder, flushed, then renamed over `path`."""

@@ -1,4 +1,5 @@
 """Is this model the one that made the index? Dimension, size and a fingerprint of what it computes.
+And which model to load for an index when none is named (`index_model`).
 
 The model's name never decides alone: a hub id and a local copy of it are the same model. The index
 keeps the model's embedding of FINGERPRINT_TEXT at its dim (`IndexMeta.fingerprint`); a model whose
@@ -10,11 +11,15 @@ but not equal vectors: it is accepted down to QUANTIZED_MIN_COSINE, with a warni
 from __future__ import annotations
 
 import logging
+import os
+import re
 from typing import Any
 
 import numpy as np
 
-from .store import IndexMeta, IndexMismatchError
+from ..constants import HUB_ID_PATTERN
+from ..errors import ModelNotFoundError
+from .store import IndexMeta, IndexMismatchError, Store
 
 logger = logging.getLogger(__name__)
 
@@ -76,3 +81,48 @@ def verify_model(meta: IndexMeta, embedder: Any, fp: tuple[float, ...] | None = 
     if meta.fingerprint:
         check_compatible(meta, embedder.name, None, fp if fp is not None else fingerprint(embedder, meta.dim),
                          quantize=embedder.quantize)
+
+
+MODEL_PLACE = "model_place"  # Store.value key: where the index's model folder lives now, when it moved
+
+
+def model_to_record(model: str) -> str:
+    """What a new index records as its model: a local folder as its absolute path, a hub id as given."""
+    expanded = os.path.expanduser(model)
+    return os.path.abspath(expanded) if os.path.isdir(expanded) else model
+
+
+def index_model(store: Store) -> str:
+    """The model that made the index, to load when none is named: a hub id, or the local folder it was
+    built with (found again when the index named it by a relative path: from the working folder or the
+    index's parent folder). A folder that is gone raises ModelNotFoundError saying what to pass."""
+    recorded = store.value(MODEL_PLACE) or store.meta.model
+    expanded = os.path.expanduser(recorded)
+    if os.path.isabs(expanded):
+        if os.path.isdir(expanded):
+            return expanded
+    else:
+        parent = os.path.dirname(os.path.abspath(store.location)) if "://" not in store.location else None
+        for base in filter(None, (os.getcwd(), parent)):
+            if os.path.isdir(os.path.join(base, expanded)):
+                return os.path.abspath(os.path.join(base, expanded))
+        if re.fullmatch(HUB_ID_PATTERN, recorded):
+            return recorded
+    raise ModelNotFoundError(
+        f"the index {store.location} was built with the model folder {recorded}, which is not there any more "
+        f"(moved, deleted, or on the machine of the server that embedded it). Pass the folder where that model "
+        f"is now: --model PATH (or set QVL_MODEL=PATH), or embed through a running qvl serve: --server URL; "
+        f"the next `qvl index --model PATH` run on this index remembers the new place")
+
+
+def remember_model_place(store: Store, model: str) -> None:
+    """After `model` was checked against the index (its fingerprint), remember it as the place of the
+    index's model when the recorded folder is gone (a writer only)."""
+    try:
+        index_model(store)
+        return  # the recorded model is still found
+    except ModelNotFoundError:
+        pass
+    place = model_to_record(model)
+    if os.path.isdir(place):
+        store.set_value(MODEL_PLACE, place)

@@ -7,7 +7,8 @@ are split into their units as a run would, and up to `max_units` units of each a
 kind, after a warm-up item (loading and, with int8 weights, compiling are not part of a run's rate).
 Seconds per unit x units per sampled file gives their time; per kind, that time per file (images) or
 per byte (the rest, whose pages, clips and chunks grow with their size) times the kind's total is the
-expectation. Files touched but unchanged count as changed here (a run recognises them by their hash).
+expectation. Files touched but unchanged count as changed here (a run recognises them by their hash);
+files that failed before and have not changed are left out, as a run leaves them (unless retry_failed).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any, Iterable
 
 from . import ingest
 from .eta import format_seconds, size_units
-from .indexer import IndexOptions, stale_states, unchanged
+from .indexer import IndexOptions, excluder, plan_file, stale_states
 from .ingest import Found, Problem, UnitError
 from .records import FileState
 from .store import IndexMeta
@@ -95,14 +96,15 @@ def estimate_run(roots: Iterable[str], embedder: Any, options: IndexOptions | No
     for a new index) with `embedder`; embeds a sample, writes nothing."""
     options = options or IndexOptions()
     states = dict(states or {})
-    found = [f for f in ingest.walk(roots, exclude=exclude, hidden=options.hidden)
+    found = [f for f in ingest.walk(roots, exclude=exclude, hidden=options.hidden, skip=excluder(options.exclude))
              if not isinstance(f, Problem) and f.modality is not None]
     budgets, changed = ingest.index_budgets(meta.settings if meta else {}, options.ingest, embedder.max_pixels,
                                             bool(states))
     states.update((s.path, s) for s in stale_states(states, changed))
     ingest_options = replace(options.ingest, **budgets)
-    todo = [f for f in found if not unchanged(f, states.get(f.path), options)]
-    result = RunEstimate(len(found), len(found) - len(todo), budgets)
+    decisions = [plan_file(f, states.get(f.path), options) for f in found]
+    todo = [f for f, d in zip(found, decisions) if d == "embed"]
+    result = RunEstimate(len(found), decisions.count("unchanged"), budgets)
     by_kind: dict[str, list[Found]] = {}
     for f in sorted(todo, key=lambda f: f.path):
         by_kind.setdefault(file_kind(f), []).append(f)

@@ -19,7 +19,7 @@ import stat
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ..budgets import DOCUMENT_MAX_PIXELS, PHOTO_MAX_PIXELS, check_budget, image_kind
 from ..constants import MAX_PIXELS
@@ -65,12 +65,14 @@ class Unit:
 
 
 # walking -----------------------------------------------------------------------------------------
-def walk(roots: Iterable[str], exclude: Iterable[str] = (), hidden: bool = False) -> Iterator[Found | Problem]:
+def walk(roots: Iterable[str], exclude: Iterable[str] = (), hidden: bool = False,
+         skip: Callable[[str], bool] | None = None) -> Iterator[Found | Problem]:
     """Every file under `roots` (files or folders), symlinks followed, each real file once.
 
     Folders are entered once by identity, so symlink loops end; broken links, loops and unreadable
     folders come out as Problems. Names starting with '.' are skipped unless `hidden` (a root given
-    by name is always taken). `exclude`: folders never entered (the index's own folder)."""
+    by name is always taken). `exclude`: folders never entered (the index's own folder). `skip`: a test
+    of absolute paths; files and folders for which it is true are left out."""
     excluded = {os.path.realpath(e) for e in exclude}
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[str] = set()
@@ -98,6 +100,8 @@ def walk(roots: Iterable[str], exclude: Iterable[str] = (), hidden: bool = False
             yield from visit(entry.path)
 
     def visit(path: str) -> Iterator[Found | Problem]:
+        if skip is not None and skip(path):
+            return
         try:
             st = os.stat(path)
         except OSError as e:

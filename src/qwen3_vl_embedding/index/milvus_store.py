@@ -113,7 +113,7 @@ class MilvusStore(Store):
 
     @milvus_errors
     def __init__(self, location: str, meta: IndexMeta | None = None, *, write: bool = False,
-                 ann_in_memory: bool = False):
+                 ann_in_memory: bool = False, create: bool = False):
         try:
             self.where = parse_location(location)
         except ValueError as e:
@@ -130,19 +130,49 @@ class MilvusStore(Store):
         self.client = connect(self.where)
         try:
             present = self._present()
-            if not present and (meta is None or not write):
+            pending = not present and meta is None and write and create
+            if not present and (meta is None or not write) and not pending:
                 raise StoreError(f"no index at {self.location}: build one with `qvl index PATH... --db {location}`")
             if write:
                 if not present:
-                    self._create(meta)
+                    self._create(meta)  # without meta: the files collection only, for the lease
                 self._lease = Lease(self).acquire()
-            self.meta = self._load_meta(meta if write else None)
-            names = {f["name"] for f in self.client.describe_collection(self.records_name)["fields"]}
-            self.has_date = "date" in names  # collections made before records kept their date lack it
-            self._fields = [*RECORD_FIELDS, "date"] if self.has_date else RECORD_FIELDS
+            self.meta = None if pending else self._load_meta(meta if write else None)
+            self._read_fields()
         except BaseException:
             self.close()
             raise
+
+    def _read_fields(self) -> None:
+        self.has_date, self._fields = True, [*RECORD_FIELDS, "date"]
+        if self.client.has_collection(self.records_name):
+            names = {f["name"] for f in self.client.describe_collection(self.records_name)["fields"]}
+            self.has_date = "date" in names  # collections made before records kept their date lack it
+            self._fields = [*RECORD_FIELDS, "date"] if self.has_date else RECORD_FIELDS
+
+    @milvus_errors
+    def initialize(self, meta: IndexMeta) -> None:
+        if self.meta is not None:
+            raise StoreError(f"the index at {self.location} has its metadata already")
+        self._writer()
+        self._create(meta)
+        self._put_meta(meta)
+        self.meta = meta
+        self._read_fields()
+
+    @milvus_errors
+    def value(self, key: str, default: Any = None) -> Any:
+        rows = self.client.query(self.files_name, ids=[f"value:{key}"], output_fields=["state"])
+        return json.loads(rows[0]["state"]) if rows else default
+
+    @milvus_errors
+    def set_value(self, key: str, value: Any) -> None:
+        self._writer()
+        if value is None:
+            self.client.delete(self.files_name, ids=[f"value:{key}"])
+        else:
+            self.upsert_files([{"key": f"value:{key}", "kind": "value", "path": "", "status": "",
+                                "state": json.dumps(value)}])
 
     @classmethod
     def exists(cls, location: str) -> bool:
@@ -174,12 +204,15 @@ class MilvusStore(Store):
         self._ensure_loaded()
         return bool(c.query(self.files_name, ids=["meta"], output_fields=["key"]))
 
-    def _create(self, meta: IndexMeta) -> None:
-        """Create what is missing (a first run may have stopped half-way), FLAT (exact) to begin with."""
+    def _create(self, meta: IndexMeta | None) -> None:
+        """Create what is missing (a first run may have stopped half-way), FLAT (exact) to begin with;
+        without `meta` only the files collection (a new index whose model is not known yet)."""
         from pymilvus import DataType, MilvusClient
 
         c = self.client
-        if c.has_collection(self.records_name):
+        if meta is None:
+            pass
+        elif c.has_collection(self.records_name):
             fields = {f["name"]: f for f in c.describe_collection(self.records_name)["fields"]}
             dim = int(fields["vector"].get("params", {}).get("dim", meta.dim))
             if dim != meta.dim:
@@ -272,8 +305,11 @@ class MilvusStore(Store):
         return {s.path: s for s in states}
 
     @milvus_errors
-    def record_ids(self, path: str) -> set[int]:
-        return {r["id"] for r in self._query_all(self.records_name, f'path_key == "{path_key(path)}"', ["id"])}
+    def record_ids(self, path: str, content_hash: str | None = None) -> set[int]:
+        expr = f'path_key == "{path_key(path)}"'
+        if content_hash is not None:
+            expr += f' and content_hash == "{_quoted(content_hash)}"'
+        return {r["id"] for r in self._query_all(self.records_name, expr, ["id"])}
 
     @milvus_errors
     def update_settings(self, changes: dict) -> None:
@@ -289,6 +325,8 @@ class MilvusStore(Store):
                              "state": json.dumps(dataclasses.asdict(state))}])
 
     def _delete_records(self, keys: Sequence[str]) -> int:
+        if self.meta is None:  # a new index without records yet
+            return 0
         removed = 0
         for part in _chunks(list(keys), 256):
             expr = "path_key in [" + ", ".join(f'"{k}"' for k in part) + "]"
@@ -296,6 +334,15 @@ class MilvusStore(Store):
             if n:
                 self.client.delete(self.records_name, filter=expr)
                 removed += n
+        return removed
+
+    @milvus_errors
+    def delete_records(self, ids: Iterable[int]) -> int:
+        client = self._writer()
+        removed = 0
+        for part in _chunks([int(i) for i in ids], 256):
+            removed += len(client.query(self.records_name, ids=list(part), output_fields=["id"]))
+            client.delete(self.records_name, ids=list(part))
         return removed
 
     @milvus_errors
@@ -335,6 +382,23 @@ class MilvusStore(Store):
                 yield from page
         finally:
             it.close()
+
+    @milvus_errors
+    def scan(self, filters: Filters | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        filters = filters or Filters()
+        expr = filter_expression(filters, self.has_date) or "id >= 0"
+        ids: list[int] = []
+        vecs: list[Any] = []
+        for row in self._query_all(self.records_name, expr, [*self._fields, "vector"]):
+            if filters.path_globs and not filters.matches(_record(row)):
+                continue  # LIKE is a superset of the glob
+            ids.append(int(row["id"]))
+            vecs.append(row["vector"])
+            if len(ids) == QUERY_PAGE:
+                yield np.asarray(ids, np.int64), np.asarray(vecs, np.float32)
+                ids, vecs = [], []
+        if ids:
+            yield np.asarray(ids, np.int64), np.asarray(vecs, np.float32)
 
     @milvus_errors
     def count(self) -> dict[str, int]:
@@ -420,6 +484,8 @@ class MilvusStore(Store):
         below the exact threshold, the precision's index above it; `rebuild` builds it afresh (with new
         codes for good when `precision` is given)."""
         self._writer()
+        if self.meta is None:  # a new index that never got its model: nothing to index yet
+            return
         if rebuild and precision and precision != self.meta.precision:
             if precision not in ANN_INDEX:
                 raise ValueError(f"the Milvus store indexes {', '.join(ANN_INDEX)} vectors, not {precision!r}")
@@ -450,13 +516,13 @@ class MilvusStore(Store):
     # facts -------------------------------------------------------------------------------------
     @milvus_errors
     def describe(self) -> dict[str, Any]:
-        counts = self.count()
+        counts = self.count() if self.meta is not None else {}
         files = {s: n for s in ("partial", "done", "failed")
                  if (n := self._count(self.files_name, f'kind == "file" and status == "{s}"'))}
         failed = sorted(({"path": r["path"], "error": json.loads(r["state"]).get("error")}
                          for r in self._query_all(self.files_name, 'kind == "file" and status == "failed"',
                                                   ["path", "state"])), key=lambda f: f["path"])
-        index = self.index_type()
+        index = self.index_type() if self.meta is not None else "FLAT"
         ann = None
         if index != "FLAT":
             info = self.client.describe_index(self.records_name, "vector") or {}
@@ -511,6 +577,11 @@ def _record(row: dict) -> Record:
     return Record(int(row["id"]), row["path"], row["modality"], row["content_hash"], float(row["mtime"]),
                   row["model"], row["instruction"], int(row["dim"]), row.get("page"), row.get("t_start"),
                   row.get("t_end"), row.get("chunk"), row.get("text"), row.get("date"))
+
+
+def _quoted(value: str) -> str:
+    """A string for a double-quoted Milvus filter literal."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _chunks(seq: Sequence, n: int) -> Iterator[Sequence]:

@@ -92,7 +92,9 @@ class Hit:
 class FileState:
     """What the index knows of one file: for incremental runs.
 
-    status: 'partial' (being indexed, or interrupted), 'done', or 'failed' (error says why)."""
+    status: 'partial' (being indexed, or interrupted), 'done', 'failed' (error says why), or 'stale'
+    (indexed, and to be embedded again by a forced run: its records stay searchable until its new ones
+    are all in)."""
 
     path: str
     content_hash: str

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .ann import PRECISIONS, AnnIndex, TopK, normalized, training_size
+from .ann import PRECISIONS, AnnIndex, RowsTopK, TopK, normalized, training_size
 from .lock import WriterLock
 from .records import FileState, Filters, Hit, Record
 from .store import SCHEMA_VERSION, IndexMeta, Store, StoreError
@@ -38,6 +38,7 @@ LOCK_FILE = "write.lock"
 SCAN_CHUNK = 4096
 REBUILD_GROWTH = 2.0  # retrain the ANN once the index holds this many times the vectors it was trained on
 MIN_ANN_VECTORS = 256  # below this an approximate index is pointless whatever the threshold says
+RESCORE_MARGIN = 0.05  # int8 / float16 codes: candidates this far below a minimum score are still rescored
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -72,10 +73,12 @@ class SqliteStore(Store):
     """See the module docstring. `write=True` takes the writer lock; readers never write.
 
     Readers map the ANN file (a one-off search reads only the lists it scans); `ann_in_memory=True`
-    loads it whole instead, which makes each search several times faster for long-lived readers."""
+    loads it whole instead, which makes each search several times faster for long-lived readers.
+    `create=True` (with `write`, without `meta`) opens a new index before its model is known: the folder
+    is made and locked, and `initialize(meta)` adds the metadata later (until then `meta` is None)."""
 
     def __init__(self, folder: str, meta: IndexMeta | None = None, *, write: bool = False,
-                 ann_in_memory: bool = False):
+                 ann_in_memory: bool = False, create: bool = False):
         self.location = os.path.abspath(os.path.expanduser(folder))
         self.writable = write
         self.ann_in_memory = ann_in_memory
@@ -83,9 +86,11 @@ class SqliteStore(Store):
         self._in_tx = False
         self._lock: WriterLock | None = None
         self._ann: tuple[str, AnnIndex] | None = None  # (file name, index) cached by readers
+        self._made_folder = False  # a new index's folder, removed again if it never gets its metadata
+        self._pending = False  # created without metadata, not initialized yet
         db = os.path.join(self.location, DB_FILE)
         if not self.exists(self.location):
-            if meta is None:
+            if meta is None and not (write and create):
                 raise StoreError(f"no index at {self.location}: build one with `qvl index PATH... --db {folder}`")
             if not write:
                 raise StoreError(f"no index at {self.location}")
@@ -96,6 +101,7 @@ class SqliteStore(Store):
             if others:
                 raise StoreError(f"--db {folder} is a folder with other files in it; an index needs a folder of its "
                                  f"own: pass a new path such as {os.path.join(folder, '.qvl-index')}")
+            self._made_folder = not os.path.isdir(self.location)
             os.makedirs(self.location, exist_ok=True)
         if write:
             self._lock = WriterLock(os.path.join(self.location, LOCK_FILE), self.location).acquire()
@@ -111,7 +117,10 @@ class SqliteStore(Store):
                         self.conn.execute(statement)
                 if not self._has_date():  # an index written before records kept their date
                     self.conn.execute("ALTER TABLE records ADD COLUMN date REAL")
+                # date filters compare COALESCE(date, mtime) (records.Filters.sql): indexed as that expression
+                self.conn.execute("CREATE INDEX IF NOT EXISTS records_when ON records(COALESCE(date, mtime))")
                 self.meta = self._load_meta(meta)
+                self._pending = self.meta is None
                 self.conn.execute("COMMIT")
             else:
                 self.meta = self._load_meta(None)
@@ -123,6 +132,20 @@ class SqliteStore(Store):
         except BaseException:
             self.close()
             raise
+
+    def _discard(self) -> None:
+        """Remove what opening a new index made (with the lock still held)."""
+        names = [DB_FILE, DB_FILE + "-wal", DB_FILE + "-shm"] + ([LOCK_FILE] if self._made_folder else [])
+        for name in names:
+            try:
+                os.unlink(os.path.join(self.location, name))
+            except OSError:
+                pass
+        if self._made_folder:
+            try:
+                os.rmdir(self.location)
+            except OSError:
+                pass
 
     def _has_date(self) -> bool:
         return any(row[1] == "date" for row in self.conn.execute("PRAGMA table_info(records)"))
@@ -142,9 +165,11 @@ class SqliteStore(Store):
             return True
 
     # metadata ----------------------------------------------------------------------------------
-    def _load_meta(self, meta: IndexMeta | None) -> IndexMeta:
+    def _load_meta(self, meta: IndexMeta | None) -> IndexMeta | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'index'").fetchone()
         if row is None:
+            if meta is None and self.writable:
+                return None  # created without metadata: `initialize` gives it
             if meta is None or not self.writable:
                 raise StoreError(f"no index at {self.location}: build one with `qvl index PATH... --db DIR`")
             self.conn.execute("INSERT INTO meta VALUES ('index', ?)", (json.dumps(meta.to_json()),))
@@ -154,6 +179,24 @@ class SqliteStore(Store):
             raise StoreError(f"the index at {self.location} was written by a newer qvl (schema "
                              f"{stored.version}); upgrade qwen3-vl-embedding to read it")
         return stored
+
+    def initialize(self, meta: IndexMeta) -> None:
+        if self.meta is not None:
+            raise StoreError(f"the index at {self.location} has its metadata already")
+        self.commit()
+        self._write().execute("INSERT INTO meta VALUES ('index', ?)", (json.dumps(meta.to_json()),))
+        self.commit()
+        self.meta = meta
+        self._pending = False
+
+    def value(self, key: str, default: Any = None) -> Any:
+        found = self._get(f"value:{key}")
+        return default if found is None else found
+
+    def set_value(self, key: str, value: Any) -> None:
+        self._write()
+        self._set(f"value:{key}", value)
+        self.commit()
 
     def _get(self, key: str) -> Any:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -202,8 +245,11 @@ class SqliteStore(Store):
             "SELECT path, content_hash, size, mtime, modality, status, records, error FROM files")
         return {r[0]: FileState(*r) for r in rows}
 
-    def record_ids(self, path: str) -> set[int]:
-        return {r[0] for r in self.conn.execute("SELECT id FROM records WHERE path = ?", (path,))}
+    def record_ids(self, path: str, content_hash: str | None = None) -> set[int]:
+        if content_hash is None:
+            return {r[0] for r in self.conn.execute("SELECT id FROM records WHERE path = ?", (path,))}
+        return {r[0] for r in self.conn.execute("SELECT id FROM records WHERE path = ? AND content_hash = ?",
+                                                (path, content_hash))}
 
     def put_file(self, state: FileState, drop_records: bool = False) -> None:
         conn = self._write()
@@ -222,6 +268,10 @@ class SqliteStore(Store):
             conn.execute(f"DELETE FROM vectors WHERE id IN ({marks})", part)
             conn.executemany("INSERT INTO changes (id) VALUES (?)", [(i,) for i in part])
         return len(ids)
+
+    def delete_records(self, ids: Iterable[int]) -> int:
+        ids = list(ids)
+        return sum(self._delete_records(f"id IN ({','.join('?' * len(part))})", part) for part in _chunks(ids))
 
     def delete_paths(self, paths: Iterable[str]) -> int:
         paths = list(paths)
@@ -271,6 +321,11 @@ class SqliteStore(Store):
                 out.update((int(i), v.copy()) for i, v in zip(found, vecs))
         return out
 
+    def scan(self, filters: Filters | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        where, params = (filters or Filters()).sql("r", self.has_date)
+        yield from self._vectors(f"SELECT r.id, v.vector FROM records r JOIN vectors v ON v.id = r.id WHERE {where}",
+                                 params)
+
     def _vectors(self, sql: str, params: Sequence) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(ids, vectors) in chunks from a query selecting (id, vector)."""
         cursor = self.conn.execute(sql, params)
@@ -293,6 +348,14 @@ class SqliteStore(Store):
             raise ValueError(f"the query vector has {query.shape[0]} dimensions, the index {self.meta.dim}")
         filters = filters or Filters()
         where, params = filters.sql("r", self.has_date)
+        try:
+            return self._search(query, k, filters, where, params, nprobe)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"the index at {self.location} is damaged ({e}): `qvl info --db {self.location} "
+                             f"--check` says what is wrong and how to repair it") from None
+
+    def _search(self, query: np.ndarray, k: int, filters: Filters, where: str, params: list,
+                nprobe: int | None) -> list[Hit]:
         with self._snapshot() as conn:
             state = self._get("ann")
             ann = self._reader_ann(state) if state else None
@@ -341,6 +404,44 @@ class SqliteStore(Store):
                 return top.result()
             fetch *= 4
 
+    def neighbours(self, vectors: np.ndarray, k: int, min_score: float | None = None,
+                   nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Many queries at once: an exact scan below the ANN threshold; above it one batched search of the
+        ANN file (candidates rescored with the stored vectors unless its codes are float32, those below
+        `min_score` first dropped) and an exact scan of the records changed since the file was written."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        queries = normalized(np.asarray(vectors, np.float32).reshape(-1, self.meta.dim))
+        top = RowsTopK(len(queries), k)
+        with self._snapshot() as conn:
+            state = self._get("ann")
+            ann = self._reader_ann(state) if state else None
+            if ann is None:
+                for ids, vecs in self._vectors("SELECT id, vector FROM vectors", ()):
+                    top.push(queries @ vecs.T, ids)
+                return top.result()
+            changed = {r[0] for r in conn.execute("SELECT DISTINCT id FROM changes WHERE seq > ?", (state["seq"],))}
+            cand, approx = ann.search_many(queries, k + min(len(changed), k), nprobe)
+            stale = np.isin(cand, np.fromiter(changed, np.int64, len(changed))) | (cand < 0)
+            approx = np.where(stale, -np.inf, approx)
+            if ann.precision != "float32":
+                floor = -np.inf if min_score is None else min_score - RESCORE_MARGIN
+                keep = approx >= floor
+                stored = self.vectors(np.unique(cand[keep]).tolist())
+                exact = np.full(approx.shape, -np.inf, np.float32)
+                for row, col in zip(*np.nonzero(keep)):
+                    vec = stored.get(int(cand[row, col]))
+                    if vec is not None:
+                        exact[row, col] = float(vec @ queries[row])
+                approx = exact
+            top.push_pairs(approx, cand)
+            if changed:
+                for part in _chunks(sorted(changed), SCAN_CHUNK):
+                    for ids, vecs in self._vectors(
+                            f"SELECT id, vector FROM vectors WHERE id IN ({','.join('?' * len(part))})", part):
+                        top.push(queries @ vecs.T, ids)
+        return top.result()
+
     def _reader_ann(self, state: dict) -> AnnIndex | None:
         name = state["file"]
         if self._ann is not None and self._ann[0] == name:
@@ -356,11 +457,35 @@ class SqliteStore(Store):
         return ann
 
     # the approximate index ---------------------------------------------------------------------
+    def ann_state(self) -> dict | None:
+        """The metadata of the approximate index (file, seq, vectors...), or None below the threshold."""
+        return self._get("ann")
+
+    def ann_problem(self) -> str | None:
+        """Why the approximate index named in the metadata cannot be used (search then scans exactly), or
+        None when it loads and holds as many vectors as the metadata says (or there is none)."""
+        state = self._get("ann")
+        if not state:
+            return None
+        path = os.path.join(self.location, state["file"])
+        if not os.path.isfile(path):
+            return f"the approximate index file {state['file']} is missing"
+        try:
+            ann = AnnIndex.load(path, state["precision"], mmap=True)
+        except Exception as e:  # noqa: BLE001 - FAISS raises RuntimeError with a C++ message
+            return f"the approximate index file {state['file']} cannot be read ({str(e).splitlines()[0][:160]})"
+        if ann.info.ntotal != state.get("vectors", ann.info.ntotal):
+            return (f"the approximate index file {state['file']} holds {ann.info.ntotal} vectors, the index says "
+                    f"{state['vectors']}")
+        return None
+
     def optimize(self, rebuild: bool = False, precision: str | None = None) -> None:
         """Build, update, retrain or drop the ANN file so that it matches SQLite (writer only).
 
         `precision` (with `rebuild`) changes the codes of the approximate index for good."""
         self.commit()
+        if self.meta is None:  # a new index that never got its model: nothing to index yet
+            return
         conn = self._write()
         if rebuild and precision and precision != self.meta.precision:
             if precision not in PRECISIONS:
@@ -460,6 +585,7 @@ class SqliteStore(Store):
                 "ann": ({**ann, "pending_changes": pending} if ann else None)}
 
     def close(self) -> None:
+        """Commit, release the writer lock; a new index that never got its metadata is removed again."""
         conn = self.conn
         if conn is not None:
             try:
@@ -469,6 +595,8 @@ class SqliteStore(Store):
             finally:
                 conn.close()
                 self.conn = None
+        if self._lock is not None and self._pending:
+            self._discard()
         if self._lock is not None:
             self._lock.release()
             self._lock = None

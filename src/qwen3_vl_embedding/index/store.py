@@ -3,13 +3,19 @@
 A store holds records (see records.py) with their float vectors, the state of every indexed file
 (for incremental runs) and the metadata the vectors were made with. The embedded SQLite store
 (sqlite_store.py) implements it, and so does Milvus (milvus_store.py, `milvus://...` locations);
-`backends.open_store(location, meta=None, write=False)` opens either. This module imports no backend.
+`backends.open_store(location, meta=None, write=False, create=False)` opens either. This module imports
+no backend.
 
-    store.meta                          IndexMeta: model, dim, precision, instructions, fingerprint
+    store.meta                          IndexMeta: model, dim, precision, instructions, fingerprint (None in
+                                        a new index opened with create=True until `initialize`)
+    store.initialize(meta)              give a new index its metadata (once its model is known)
+    store.value(key) / set_value(k, v)  small JSON values that change over the index's life (exclusions,
+                                        where its model now lives)
     store.file_states()                 {path: FileState}: for incremental runs
-    store.record_ids(path)              ids already stored for a file (to resume it)
-    store.put_file(state, drop_records) record a file's state; drop its old records when it changed
+    store.record_ids(path, content_hash) ids stored for a file (of that content: to resume it)
+    store.put_file(state, drop_records) record a file's state; drop its records (a file that now fails)
     store.add(records, vectors)         insert or replace by record id (so resuming never duplicates)
+    store.delete_records(ids)           drop records (units a re-embedded file no longer has)
     store.delete_paths(paths)           forget files: their records and their states
     store.commit()                      make everything so far durable
     store.optimize(rebuild, precision)  bring derived structures (the ANN index) up to date
@@ -18,6 +24,8 @@ A store holds records (see records.py) with their float vectors, the state of ev
     store.records(ids)                  {id: Record} of those present
     store.records_of(path)              a file's records, in page / time / chunk order
     store.vectors(ids)                  {id: float32 vector} of those present (more-like-this, duplicates)
+    store.scan(filters)                 (ids, vectors) in chunks, every record passing `filters`
+    store.neighbours(vectors, k)        (ids, scores) of each vector's k nearest records: many queries at once
     store.count()                       {modality: records}
     store.describe()                    facts for `qvl info` (sizes, files by status, ANN state)
     store.close()
@@ -30,7 +38,7 @@ import base64
 import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -95,20 +103,37 @@ class IndexMeta:
 class Store(ABC):
     """See the module docstring. Stores are context managers; `close` releases any write lock."""
 
-    meta: IndexMeta
+    meta: IndexMeta | None
     location: str
+
+    def initialize(self, meta: IndexMeta) -> None:
+        """Give a new index, opened for writing without metadata (`open_store(create=True)`), its metadata."""
+        raise StoreError(f"{type(self).__name__} cannot create an index in two steps")
+
+    def value(self, key: str, default: Any = None) -> Any:
+        """A small JSON value kept with the index (`set_value`), or `default`."""
+        return default
+
+    def set_value(self, key: str, value: Any) -> None:
+        """Keep a small JSON value with the index (None removes it); writers only."""
+        raise StoreError(f"{type(self).__name__} keeps no values")
 
     @abstractmethod
     def file_states(self) -> dict[str, FileState]: ...
 
     @abstractmethod
-    def record_ids(self, path: str) -> set[int]: ...
+    def record_ids(self, path: str, content_hash: str | None = None) -> set[int]:
+        """Ids of the file's records; with `content_hash`, only those embedded from that content."""
 
     @abstractmethod
     def put_file(self, state: FileState, drop_records: bool = False) -> None: ...
 
     @abstractmethod
     def add(self, records: Sequence[Record], vectors: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def delete_records(self, ids: Iterable[int]) -> int:
+        """Drop these records (and their vectors); returns how many there were."""
 
     @abstractmethod
     def delete_paths(self, paths: Iterable[str]) -> int: ...
@@ -125,6 +150,24 @@ class Store(ABC):
 
     @abstractmethod
     def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]: ...
+
+    @abstractmethod
+    def scan(self, filters: Filters | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids int64, float32 vectors) in chunks: every record passing `filters`, each once."""
+
+    def neighbours(self, vectors: np.ndarray, k: int, min_score: float | None = None,
+                   **options: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The k records nearest each of `vectors` (m, dim): (ids (m, k) int64 padded with -1, exact cosine
+        scores (m, k) padded with -inf), best first. `min_score`: scores below it may be left out (a store
+        can skip rescoring them). This default searches one vector at a time; stores override it."""
+        vectors = np.asarray(vectors, np.float32).reshape(-1, self.meta.dim)
+        ids = np.full((len(vectors), k), -1, np.int64)
+        scores = np.full((len(vectors), k), -np.inf, np.float32)
+        for row, vector in enumerate(vectors):
+            hits = self.search(vector, k, **options)
+            ids[row, :len(hits)] = [h.record.id for h in hits]
+            scores[row, :len(hits)] = [h.score for h in hits]
+        return ids, scores
 
     @abstractmethod
     def count(self) -> dict[str, int]: ...

@@ -200,7 +200,16 @@ def chat(url: str, messages: list[dict[str, Any]], *, model: str, api_key: str |
 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     body = {"model": model, "messages": messages, **options}
-    response = httpx.post(chat_completions_url(url), json=body, headers=headers, timeout=timeout)
+    endpoint = chat_completions_url(url)
+    try:
+        response = httpx.post(endpoint, json=body, headers=headers, timeout=timeout)
+    except httpx.HTTPError as e:
+        raise RuntimeError(f"cannot reach the chat endpoint {endpoint} ({type(e).__name__}: {e}); start a chat "
+                           f"server (vLLM, SGLang, llama.cpp ...) there, or pass its URL") from None
+    if response.status_code in (404, 405):
+        raise RuntimeError(f"{endpoint} answered HTTP {response.status_code}: there is no chat endpoint there. The "
+                           f"chat URL must name a chat server (vLLM, SGLang, llama.cpp, a hosted API), not `qvl "
+                           f"serve`, which serves embeddings and reranking only")
     if response.status_code >= 400:
         raise RuntimeError(f"chat endpoint {url} answered HTTP {response.status_code}: {response.text[:300]}")
     return response.json()

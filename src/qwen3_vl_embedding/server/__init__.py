@@ -7,8 +7,12 @@ Modules: config (ServerConfig, the media policy it implies), schemas (pydantic, 
 batcher (merges concurrent requests into shared passes of the library's batching loop), service
 (requests -> library inputs -> responses, /v1/search included), jobs (the routes' shared helpers:
 limits, encodings, orderings, heads on the worker), index_search (the index a server searches),
-guard (auth, body limit, metrics, last-resort errors), errors (OpenAI's error shape), metrics
-(Prometheus), app (the routes).
+guard (auth, body limit, metrics, last-resort errors), errors (each ecosystem's error shape), metrics
+(Prometheus), app (the routes). Other ecosystems' clients (vLLM, Cohere, Jina, TEI, LangChain's and
+LlamaIndex's OpenAI classes): compat_routes (their routes), schemas_compat (their bodies), compat (tasks,
+ignored fields, encodings), cohere, vllm, tei, token_ids (OpenAI token ids, with tiktoken). The search
+page (with an index): web (its routes), ui/ (the page itself), browse (filters, more-like-this, index
+facts), files (records' files by id), thumbnails, links (signed file links).
 FastAPI and uvicorn are imported only when an app is built.
 """
 from __future__ import annotations

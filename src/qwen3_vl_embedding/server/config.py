@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..media import MiB, MediaPolicy
+from ..media import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_VIDEO_PIXELS, MiB, MediaPolicy
 
 
 @dataclass(frozen=True)
@@ -15,6 +15,10 @@ class ServerConfig:
     symlinks resolved); remote URLs are refused unless `allow_remote_media`, and even then never
     fetched from loopback, private, link-local, multicast or metadata addresses. Data URIs are
     always accepted within `max_media_bytes`.
+
+    Limits are checked before anything is decoded or tokenised (docs/server.md lists them all).
+    Slow clients: a request's headers must arrive within `header_timeout` seconds of the connection (or
+    of the previous response), and its body within `body_timeout` seconds of its headers.
 
     Batching: one worker per model takes the queued requests, up to `batch_tokens` estimated tokens,
     waiting up to `batch_wait_ms` for more, and runs them as one pass of the library's batching loop.
@@ -35,23 +39,32 @@ class ServerConfig:
     max_body_bytes: int = 32 * MiB
     max_items: int = 512  # inputs per embedding request, documents per rerank request
     max_media_bytes: int = 32 * MiB  # per image or video source (data URI, file or download)
-    max_image_pixels: int = 25_000_000  # width x height of a source image, before resizing
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS  # width x height of a source image or video frame
+    max_video_pixels: int = DEFAULT_MAX_VIDEO_PIXELS  # source pixels decoded for one video (frames x size)
     max_video_seconds: float = 600.0
-    max_video_frames: int = 256  # frames in a frame list, and the largest `max_frames` a request may ask
+    max_video_frames: int = 64  # frames read from one video (a frame list, or sampled from a file)
+    max_text_chars: int = 100_000  # characters of one text (or instruction): tokenising is not free
+    # slow clients
+    header_timeout: float = 10.0  # seconds for a request's headers to arrive
+    body_timeout: float = 60.0  # seconds for its body to arrive, once the headers have
+    keep_alive_timeout: float = 5.0  # an idle connection is closed after this
     # batching and flow control
     batching: bool = True
     batch_wait_ms: float = 5.0
     batch_tokens: int = 32768
     max_queue: int = 2048  # inputs waiting or running per model; beyond it, 429
     request_timeout: float = 120.0
+    # the search page (with an index)
+    thumbnail_cache_bytes: int = 1 << 30  # thumbnails kept on disk; the least recently used go first
 
     def __post_init__(self):
-        for name in ("max_body_bytes", "max_items", "max_media_bytes", "max_image_pixels", "max_video_frames",
-                     "batch_tokens", "max_queue"):
+        for name in ("max_body_bytes", "max_items", "max_media_bytes", "max_image_pixels", "max_video_pixels",
+                     "max_video_frames", "max_text_chars", "batch_tokens", "max_queue", "thumbnail_cache_bytes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("max_video_seconds", "request_timeout", "fetch_timeout"):
+        for name in ("max_video_seconds", "request_timeout", "fetch_timeout", "header_timeout", "body_timeout",
+                     "keep_alive_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         if self.batch_wait_ms < 0 or self.max_redirects < 0:
@@ -71,5 +84,6 @@ class ServerConfig:
         return MediaPolicy(
             allow_local=root is not None, local_root=root, allow_remote=self.allow_remote_media,
             block_private=True, max_image_bytes=self.max_media_bytes, max_video_bytes=self.max_media_bytes,
-            max_image_pixels=self.max_image_pixels, max_video_seconds=self.max_video_seconds,
+            max_image_pixels=self.max_image_pixels, max_video_pixels=self.max_video_pixels,
+            max_video_seconds=self.max_video_seconds,
             max_video_frames=self.max_video_frames, timeout=self.fetch_timeout, max_redirects=self.max_redirects)

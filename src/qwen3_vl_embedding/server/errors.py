@@ -1,4 +1,9 @@
-"""Errors in OpenAI's shape: {"error": {"message", "type", "param", "code"}}, and the status of each library error."""
+"""Errors in each ecosystem's shape, and the status of each library error.
+
+OpenAI's `{"error": {"message", "type", "param", "code"}}` by default; Cohere's `{"message"}` on the Cohere
+embed routes; TEI's `{"error", "error_type"}` on TEI's routes; the rerank routes that Cohere, Jina and vLLM
+clients share answer OpenAI's shape with Cohere's `message` beside it, so every client finds its message.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -38,9 +43,12 @@ def param_of(prefix: str, index: int | None, field: str | None) -> str:
 
 
 def limit_error(limit: str, value: Any, message: str, param: str | None = None) -> APIError:
-    """413 for a size in bytes or a count that makes the body too large, 422 for other limits."""
-    status = 413 if limit in BYTE_LIMITS or limit == "max_items" else 422
-    return APIError(status, f"{message} (limit {limit}={value})", param=param, code="limit_exceeded")
+    """413 for a size in bytes, characters or a count that makes the body too large, 422 for other limits.
+    The message names the limit and its value (once)."""
+    status = 413 if limit in BYTE_LIMITS or limit in ("max_items", "max_text_chars") else 422
+    named = f"{limit}={value}" in message
+    return APIError(status, message if named else f"{message} (limit {limit}={value})", param=param,
+                    code="limit_exceeded")
 
 
 def from_input_error(e: InputError, prefix: str, index: int | None = None) -> APIError:
@@ -56,6 +64,15 @@ def from_input_error(e: InputError, prefix: str, index: int | None = None) -> AP
     if isinstance(e, MediaError):
         return APIError(422, f"{where}{e.cause}", param=param, code="invalid_media")
     return APIError(400, f"{where}{e.cause}", param=param, code="invalid_input")
+
+
+def query_error(e: InputError, param: str = "query", index: int | None = None) -> APIError:
+    """The answer to an InputError of a rerank query (field "query..." or the item's own field), naming
+    `param` (query, queries[2], text_1...) instead of "query"."""
+    renamed = e.located()
+    field = (e.field or "").removeprefix("query").lstrip(".") if (e.field or "").startswith("query") else e.field
+    renamed.field, renamed.index = field or None, None
+    return from_input_error(renamed, param, index)
 
 
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "Item", "ContentPart", "MediaURL", "list", "dict"})
@@ -76,6 +93,16 @@ def _where(loc: tuple) -> str:
     return out
 
 
+_PREFIXES = ("Value error, ", "Assertion failed, ")  # what pydantic puts before a validator's own message
+
+
+def _without_prefix(message: str) -> str:
+    for prefix in _PREFIXES:
+        if message.startswith(prefix):
+            return message[len(prefix):]
+    return message
+
+
 def validation_message(errors: list[dict[str, Any]], limit: int = 3) -> tuple[str, str | None]:
     """A readable message and the first bad parameter from pydantic / FastAPI validation errors.
 
@@ -86,8 +113,32 @@ def validation_message(errors: list[dict[str, Any]], limit: int = 3) -> tuple[st
     seen: dict[str, str] = {}
     for err in sorted(errors, key=lambda e: -len(e.get("loc", ()))):
         where = _where(tuple(err.get("loc", ())))
-        seen.setdefault(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid")), where)
+        msg = _without_prefix(str(err.get("msg", "invalid")))
+        seen.setdefault(f"{where}: {msg}" if where else msg, where)
     messages = list(seen)
     more = f" (and {len(messages) - limit} more)" if len(messages) > limit else ""
     first = next(iter(seen.values()), None) or None
     return "; ".join(messages[:limit]) + more, first
+
+
+# error shapes ----------------------------------------------------------------------------------------
+STYLES = {"/v1/rerank": "rerank", "/v2/rerank": "rerank", "/rerank": "rerank",
+          "/v1/embed": "cohere", "/v2/embed": "cohere", "/embed": "tei", "/info": "tei"}
+_TEI_TYPES = {401: "unauthorized", 429: "overloaded", 503: "unhealthy"}
+
+
+def style_of(path: str) -> str:
+    return STYLES.get(path, "openai")
+
+
+def styled_body(error: APIError, style: str = "openai") -> dict[str, Any]:
+    """`error` in a style's shape: openai, cohere, tei, or rerank (OpenAI's plus Cohere's `message`)."""
+    if style == "cohere":
+        return {"message": error.message}
+    if style == "tei":
+        kind = _TEI_TYPES.get(error.status, "backend" if error.status >= 500 else "validation")
+        return {"error": error.message, "error_type": kind}
+    body = error.body()
+    if style == "rerank":
+        body["message"] = error.message
+    return body

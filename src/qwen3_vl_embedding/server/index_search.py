@@ -8,7 +8,7 @@ media stay under the server's media policy. The search itself is `Service.search
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -49,6 +49,10 @@ class IndexSearcher:
     def search(self, vector: np.ndarray, k: int, filters: Filters) -> Future:
         """A Future of the k best hits (exact cosine scores) passing `filters`."""
         return self._thread.submit(self.store.search, vector, k, filters)
+
+    def submit(self, call: Callable[..., Any], *args: Any) -> Future:
+        """A Future of `call(store, *args)` run on the index's thread (records, vectors, counts...)."""
+        return self._thread.submit(call, self.store, *args)
 
     def close(self) -> None:
         self._thread.submit(self.store.close).result()

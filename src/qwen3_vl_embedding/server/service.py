@@ -20,14 +20,21 @@ from starlette.concurrency import run_in_threadpool
 
 from ..contracts import Scorer, ServedEmbedder
 from ..errors import InputError
+from ..index.records import Hit
 from ..inputs import to_item
 from ..pooling import check_dim
 from ..ranking import reorder
+from ..truncation import truncate_item
 from .batcher import Batcher, Closed, JobResult, QueueFull
+from .compat import (check_object_documents, check_vector_types, encode_vectors, openai_inputs,
+                     rank_field_documents)
 from .config import ServerConfig
-from .errors import APIError, from_input_error, limit_error
-from .index_search import IndexSearcher, filters_of, rerank_document
-from .jobs import INLINE_TEXTS, check_item_limits, embeddings_of, encode_vector, floats, ranked
+from .browse import search_filters, similar
+from .errors import APIError, from_input_error, limit_error, query_error
+from .index_search import IndexSearcher, rerank_document
+from .jobs import (check_item_limits, check_pixel_budget, check_text_chars, embeddings_of, floats, prepared_inline,
+                   ranked)
+from .links import FileLinks
 from .metrics import Metrics
 from .schemas import EmbeddingRequest, RerankRequest, SearchRequest, to_library
 
@@ -40,23 +47,28 @@ class Embedded:
     tokens: int
 
 
+@dataclass(frozen=True)
+class Reranked:
+    """A rerank's outcome: one score in (0, 1) per document, in document order, and the tokens it used."""
+
+    scores: list[float]
+    tokens: int
+
+
 _RUN = {"on_error": "skip", "show_progress": False}  # how the workers run merged jobs: a bad input fails alone
-
-
-def _inputs(value: Any) -> list:
-    return [value] if isinstance(value, str) else list(value)
 
 
 class Service:
     """The server's models, their batchers and the request logic; routes call its async methods."""
 
     def __init__(self, config: ServerConfig, metrics: Metrics, embedder: ServedEmbedder | None = None,
-                 reranker: Scorer | None = None, index: IndexSearcher | None = None):
+                 reranker: Scorer | None = None, index: IndexSearcher | None = None, links: FileLinks | None = None):
         self.config = config
         self.metrics = metrics
         self.embedder = embedder
         self.reranker = reranker
         self.index = index
+        self.links = links  # links to records' files (the search page), when the server hands them out
         self.started = int(time.time())
         self.closing = False
         self.batchers: dict[str, Batcher] = {}
@@ -91,8 +103,24 @@ class Service:
         return {"status": "stopping" if self.closing else "ok", "models": dict(self.names)}
 
     def models(self) -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": name, "object": "model", "created": self.started, "owned_by": "qvl",
-                                            "task": task} for task, name in self.names.items()]}
+        """The served models, with what a client embedding files through the server needs: the embedder's
+        size, document instruction and pixel budget, and the request limits (remote.RemoteEmbedder)."""
+        c = self.config
+        limits = {"max_items": c.max_items, "max_body_bytes": c.max_body_bytes, "max_media_bytes": c.max_media_bytes}
+        data = []
+        for task, name in self.names.items():
+            model = self.embedder if task == "embedding" else self.reranker
+            card = {"id": name, "object": "model", "created": self.started, "owned_by": "qvl", "task": task,
+                    "max_pixels": model.max_pixels, "limits": limits}
+            if task == "embedding":
+                card.update(dim=model.dim, default_instruction=model.default_instruction, quantize=model.quantize)
+            data.append(card)
+        return {"object": "list", "data": data}
+
+    def tokenizer(self) -> str:
+        """The embedder's fast tokenizer as JSON (how a remote indexer cuts texts into chunks of tokens)."""
+        self._need("embedding", "--model")
+        return self.embedder.text_tokenizer.to_str()
 
     def _need(self, task: str, option: str) -> None:
         if task not in self.batchers:
@@ -119,18 +147,26 @@ class Service:
 
     # embeddings --------------------------------------------------------------------------------
     async def embed(self, request: EmbeddingRequest) -> dict[str, Any]:
-        """An OpenAI embeddings request -> its response body."""
+        """An OpenAI embeddings request (or vLLM's conversations, Jina's and Cohere's fields) -> its response body."""
         self._need("embedding", "--model")
-        result = await self.embed_inputs(_inputs(request.input), request.dimensions, request.instruction)
-        data = [{"object": "embedding", "index": i, "embedding": encode_vector(v, request.encoding_format)}
-                for i, v in enumerate(result.vectors)]
+        kind = request.embedding_type or request.encoding_format
+        check_vector_types([kind], self.quant_ranges, "embedding_type")
+        inputs, instruction, param = await openai_inputs(request)
+        result = await self.embed_inputs(inputs, request.dimensions, instruction, param)
+        data = [{"object": "embedding", "index": i, "embedding": v}
+                for i, v in enumerate(encode_vectors(result.vectors, kind, self.quant_ranges))]
         return {"object": "list", "data": data, "model": self.names["embedding"],
                 "usage": {"prompt_tokens": result.tokens, "total_tokens": result.tokens}}
 
+    @property
+    def quant_ranges(self) -> Any:
+        """The int8/uint8 calibration ranges of the served embedder (`Qwen3VLEmbedder.calibrate`), if any."""
+        return getattr(self.embedder, "quant_ranges", None)
+
     async def embed_inputs(self, inputs: list, dimensions: int | None = None, instruction: str | None = None,
-                           param: str = "input") -> Embedded:
-        """Vectors of library inputs (strings, or item dicts) at `dimensions` (None: the server's default).
-        Errors name `param[i]`."""
+                           param: str = "input", normalize: bool = True) -> Embedded:
+        """Vectors of library inputs (strings, or item dicts) at `dimensions` (None: the server's default),
+        L2-normalised unless `normalize` is False. Errors name `param[i]`."""
         self._need("embedding", "--model")
         deadline = self.deadline()
         try:
@@ -143,15 +179,22 @@ class Service:
             raise APIError(400, f"{param} is empty; send a string or a list of inputs", param=param,
                            code="invalid_input")
         if len(inputs) > self.config.max_items:
-            raise limit_error("max_items", self.config.max_items, f"{len(inputs)} inputs in one request", param)
-        if len(inputs) <= INLINE_TEXTS and all(isinstance(x, str) for x in inputs):
-            # tokenising a few texts costs less than a thread hop and blocks the loop for under a millisecond
+            n = self.config.max_items  # LangChain's OpenAIEmbeddings sends up to 1000 per request by default
+            raise limit_error("max_items", n, f"{len(inputs)} inputs in one request; send at most {n} per request "
+                              f"(LangChain's OpenAIEmbeddings: chunk_size={n}) or start the server with a larger "
+                              "--max-items", param)
+        check_text_chars(instruction, self.config.max_text_chars, "instruction")
+        for i, raw in enumerate(inputs):
+            if isinstance(raw, str):
+                check_text_chars(raw, self.config.max_text_chars, f"{param}[{i}]")
+        if prepared_inline(inputs):
+            # tokenising a few short texts costs less than a thread hop and blocks the loop for a few ms
             jobs, cost = self._embedding_jobs(inputs, instruction, param)
-        else:  # many texts, or media (estimating reads headers: files, downloads): off the event loop
+        else:  # long or many texts, or media (estimating reads headers: files, downloads): off the event loop
             jobs, cost = await run_in_threadpool(self._embedding_jobs, inputs, instruction, param)
         embedder = self.embedder
         result = await self.run_job("embedding", jobs, cost, deadline,
-                                    finish=lambda rows: embeddings_of(embedder, rows, dim))
+                                    finish=lambda rows: embeddings_of(embedder, rows, dim, normalize))
         if result.failures:
             first = result.failures[0]
             raise from_input_error(first.error or InputError(first.cause, field=first.field), param, first.index)
@@ -162,55 +205,86 @@ class Service:
         for i, raw in enumerate(inputs):
             try:
                 item = to_item(to_library(raw), i)
+                check_item_limits(item, self.config, param, i)
+                check_pixel_budget(item, self.embedder.max_pixels, param, i)
+                job, tokens = self.embedder.prepare(item, instruction)
             except InputError as e:
                 raise from_input_error(e, param, i) from None
-            check_item_limits(item, self.config.max_video_frames, param, i)
-            job, tokens = self.embedder.prepare(item, instruction)
             jobs.append(job)
             cost += tokens
         return jobs, cost
 
     # rerank ------------------------------------------------------------------------------------
     async def rerank(self, request: RerankRequest) -> dict[str, Any]:
+        """A rerank request (Cohere v1/v2, Jina, vLLM) -> its response body, results best first."""
         self._need("rerank", "--reranker")
-        deadline = self.deadline()
-        if len(request.documents) > self.config.max_items:
-            raise limit_error("max_items", self.config.max_items, f"{len(request.documents)} documents in one request",
-                              "documents")
-        if not request.documents:
-            return {"id": f"rerank-{uuid.uuid4().hex}", "model": self.names["rerank"], "results": [],
-                    "usage": {"total_tokens": 0}}
         documents = [to_library(d) for d in request.documents]
-        jobs = await run_in_threadpool(self._rerank_jobs, to_library(request.query), documents, request.instruction)
-        result = await self.run_job("rerank", [j for j, _ in jobs], sum(c for _, c in jobs), deadline, finish=floats)
-        if result.failures:
-            first = result.failures[0]
-            raise from_input_error(first.error or InputError(first.cause, field=first.field), "documents", first.index)
-        scores = result.rows
+        if request.rank_fields:
+            texts = rank_field_documents(documents, request.rank_fields)
+        else:
+            check_object_documents(documents)
+            texts = documents
+        scored = await self.rerank_inputs(to_library(request.query), texts, request.instruction,
+                                          max_tokens_per_doc=request.max_tokens_per_doc)
         results = []
-        for i in ranked(scores, request.top_n):
-            entry: dict[str, Any] = {"index": i, "relevance_score": scores[i]}
+        for i in ranked(scored.scores, request.top_n or None):
+            entry: dict[str, Any] = {"index": i, "relevance_score": scored.scores[i]}
             if request.return_documents:
                 doc = documents[i]
                 entry["document"] = {"text": doc} if isinstance(doc, str) else doc
             results.append(entry)
         return {"id": f"rerank-{uuid.uuid4().hex}", "model": self.names["rerank"], "results": results,
-                "usage": {"total_tokens": sum(result.token_counts)}}
+                "usage": {"total_tokens": scored.tokens, "prompt_tokens": scored.tokens}}
 
-    def _rerank_jobs(self, query: Any, documents: list, instruction: str | None) -> list[tuple[Any, int]]:
-        try:
-            check_item_limits(to_item(query), self.config.max_video_frames, "query", None)
-        except InputError as e:
-            raise from_input_error(e if (e.field or "").startswith("query") else e.located(field_prefix="query"),
-                                   "query") from None
-        try:
-            items = []
-            for i, doc in enumerate(documents):
-                items.append(to_item(doc, i))
-                check_item_limits(items[-1], self.config.max_video_frames, "documents", i)
-            return self.reranker.prepare_pairs(query, items, instruction)
-        except InputError as e:
-            raise from_input_error(e, "documents") from None
+    async def rerank_inputs(self, query: Any, documents: list, instruction: str | None = None, *,
+                            max_tokens_per_doc: int | None = None, pairwise: bool = False,
+                            param: str = "documents", query_param: str = "query") -> Reranked:
+        """Scores of library documents against a library query (`pairwise`: `query` is a list, one query per
+        document), in document order. `max_tokens_per_doc` keeps the first N tokens of each document's text
+        (the reranker's tokenizer; media untouched). Errors name `param[i]` and `query_param`."""
+        self._need("rerank", "--reranker")
+        deadline = self.deadline()
+        if len(documents) > self.config.max_items:
+            raise limit_error("max_items", self.config.max_items, f"{len(documents)} documents in one request", param)
+        if not documents:
+            return Reranked([], 0)
+        check_text_chars(instruction, self.config.max_text_chars, "instruction")
+        jobs = await run_in_threadpool(self._rerank_jobs, query, documents, instruction, max_tokens_per_doc,
+                                       pairwise, param, query_param)
+        result = await self.run_job("rerank", [j for j, _ in jobs], sum(c for _, c in jobs), deadline, finish=floats)
+        if result.failures:
+            first = result.failures[0]
+            error = first.error or InputError(first.cause, field=first.field)
+            if (error.field or "").startswith("query"):
+                raise query_error(error, query_param, first.index if pairwise else None)
+            raise from_input_error(error, param, first.index)
+        return Reranked(list(result.rows), sum(result.token_counts))
+
+    def _rerank_jobs(self, query: Any, documents: list, instruction: str | None, max_tokens: int | None,
+                     pairwise: bool, param: str, query_param: str) -> list[tuple[Any, int]]:
+        queries = list(query) if pairwise else [query]
+        for qi, q in enumerate(queries):
+            try:
+                check_item_limits(to_item(q), self.config, query_param, qi if pairwise else None)
+            except InputError as e:
+                raise query_error(e, query_param, qi if pairwise else None) from None
+        items = []
+        for i, doc in enumerate(documents):
+            try:
+                item = to_item(doc, i)
+            except InputError as e:
+                raise from_input_error(e, param) from None
+            check_item_limits(item, self.config, param, i)
+            items.append(item if max_tokens is None else truncate_item(item, self.reranker.text_tokenizer, max_tokens))
+        groups = [(q, [item], qi) for qi, (q, item) in enumerate(zip(queries, items))] if pairwise \
+            else [(query, items, None)]
+        jobs: list[tuple[Any, int]] = []
+        for q, group, where in groups:
+            try:  # the documents are checked items already: only the query can fail here
+                jobs += self.reranker.prepare_pairs(q, group, instruction)
+            except InputError as e:
+                raise query_error(e, query_param, where) from None
+        return jobs
 
     # search ------------------------------------------------------------------------------------
     async def search(self, request: SearchRequest) -> dict[str, Any]:
@@ -219,45 +293,62 @@ class Service:
         if self.index is None:
             raise APIError(404, "this server has no index; start it with --db DIR", code="index_not_loaded")
         if request.rerank:
+            if request.like is not None:
+                raise APIError(400, "rerank needs a query; more like this ranks by the stored vectors", param="rerank",
+                               code="invalid_request")
             self._need("rerank", "--reranker")
         index, config = self.index, self.config
         deadline = self.deadline()
         wanted = max(request.k, request.rerank_top) if request.rerank else request.k
         if wanted > config.max_items:
             raise limit_error("max_items", config.max_items, f"{wanted} results asked", "k")
-        f = request.filters
         try:
-            chosen = filters_of(f.modality if f else None, f.path if f else None)
+            chosen, min_score = search_filters(request.filters)
         except ValueError as e:
             raise APIError(400, str(e), param="filters", code="invalid_filters") from None
-        query = to_library(request.query)
-        instruction = request.instruction or index.meta.query_instruction
-        job, cost = await run_in_threadpool(self._query_job, query, instruction)
-        embedder = self.embedder
-        result = await self.run_job("embedding", [job], cost, deadline,
-                                    finish=lambda rows: embeddings_of(embedder, rows, index.meta.dim))
-        if result.failures:
-            first = result.failures[0]
-            error = first.error or InputError(first.cause, field=first.field)
-            raise from_input_error(error.located(field_prefix="query"), "query")
-        hits = await asyncio.wrap_future(index.search(result.rows[0], wanted, chosen))
-        tokens = sum(result.token_counts)
+        if request.like is not None:  # more like this: the record's stored vector, nothing to embed
+            try:
+                hits = await similar(index, int(request.like), wanted, chosen)
+            except LookupError as e:
+                raise APIError(404, str(e), param="like", code="record_not_found") from None
+            tokens = 0
+        else:
+            query = to_library(request.query)
+            check_text_chars(request.instruction, config.max_text_chars, "instruction")
+            instruction = request.instruction or index.meta.query_instruction
+            job, cost = await run_in_threadpool(self._query_job, query, instruction)
+            embedder = self.embedder
+            result = await self.run_job("embedding", [job], cost, deadline,
+                                        finish=lambda rows: embeddings_of(embedder, rows, index.meta.dim))
+            if result.failures:
+                first = result.failures[0]
+                error = first.error or InputError(first.cause, field=first.field)
+                raise from_input_error(error.located(field_prefix="query"), "query")
+            hits = await asyncio.wrap_future(index.search(result.rows[0], wanted, chosen))
+            tokens = sum(result.token_counts)
+        if min_score is not None:
+            hits = [h for h in hits if h.score >= min_score]
         not_reranked: list[dict[str, str]] = []
         if request.rerank and hits:
             hits, not_reranked, used = await self._rerank_hits(query, hits, request.k, deadline)
             tokens += used
         return {"object": "list", "model": self.names["embedding"],
-                "results": [h.to_json() for h in hits[:request.k]], "not_reranked": not_reranked,
+                "results": [self.hit_json(h) for h in hits[:request.k]], "not_reranked": not_reranked,
                 "usage": {"total_tokens": tokens}}
+
+    def hit_json(self, hit: Hit) -> dict[str, Any]:
+        """A result as JSON, with the links to its file and thumbnail when the server hands files out."""
+        out = hit.to_json()
+        return self.links.add_to(out, version=hit.record.content_hash) if self.links is not None else out
 
     def _query_job(self, query: Any, instruction: str) -> tuple[Any, int]:
         """The query's embedding job and its estimated cost (InputError -> 4xx naming `query`)."""
         try:
             item = to_item(query)
+            check_item_limits(item, self.config, "query", None)
+            return self.embedder.prepare(item, instruction)
         except InputError as e:
             raise from_input_error(e.located(field_prefix="query"), "query") from None
-        check_item_limits(item, self.config.max_video_frames, "query", None)
-        return self.embedder.prepare(item, instruction)
 
     async def _rerank_hits(self, query: Any, hits: list, k: int, deadline: float):
         """(hits reordered by the reranker, best first, at most k; those it could not read; tokens used)."""
