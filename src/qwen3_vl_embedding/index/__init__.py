@@ -8,8 +8,10 @@
     milvus_store.py  Milvus (and Milvus Lite) as a store (milvus_connect.py, milvus_lease.py)
     lock.py          one writer per index (an OS file lock, gone with its process)
     ann.py           exact top-k and the approximate index (FAISS IVF, float32/float16/int8 codes)
-    ingest.py        walk folders, PDF pages, video clips, text chunks
+    ingest.py        walk folders, PDF pages, video clips, text chunks, pixel budgets by kind
     indexer.py       one run over an open store: incremental, streaming, resumable
+    eta.py           the time left of a run, from its measured token rate
+    estimate.py      `qvl index --estimate`: a run's expected time from a sample, writing nothing
     indexing.py      open an index for writing (lock first), load and check the model when needed, run
     retrieval.py     query embedding, query arithmetic, more-like-this, search, rerank
     duplicates.py    near-duplicate groups (`qvl dupes`)
