@@ -10,25 +10,18 @@ import sqlite3
 
 import numpy as np
 import pytest
-from index_cli import qvl_runner
+from index_cli import qvl  # noqa: F401 (the fixture)
 from media_factory import scene
 from test_budgets import heic, with_camera
 
 from qwen3_vl_embedding.index import ingest
 from qwen3_vl_embedding.index.eta import Eta, format_seconds
 from qwen3_vl_embedding.index.ingest import Found
-from qwen3_vl_embedding.index.records import record_id
 from qwen3_vl_embedding.index.sqlite_store import SqliteStore
 
 PHOTOS = ("beach.jpg", "camera.png", "phone.heic")  # by type, by camera EXIF, HEIC
 DOCUMENTS = ("shot.png",)
 PDF = "slides.pdf"
-
-
-@pytest.fixture(scope="module")
-def qvl(embedder, reranker, tiny_model_dir, tiny_untied_dir):
-    with qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir) as run:
-        yield run
 
 
 def library(root: str) -> str:

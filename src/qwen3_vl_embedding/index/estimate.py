@@ -12,7 +12,6 @@ files that failed before and have not changed are left out, as a run leaves them
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable
