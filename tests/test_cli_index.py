@@ -7,7 +7,6 @@ import sqlite3
 
 import numpy as np
 import pytest
-from index_cli import qvl_runner
 from index_corpus import BAD, GOOD_IMAGES, IGNORED, PDF_PAGES, VIDEO_CLIPS, make_corpus
 
 from qwen3_vl_embedding.index import ingest
@@ -15,12 +14,6 @@ from qwen3_vl_embedding.index.search import document_input
 from qwen3_vl_embedding.index.sqlite_store import SqliteStore
 
 CHUNKS = ["--chunk-tokens", "64", "--chunk-overlap", "8"]
-
-
-@pytest.fixture(scope="module")
-def qvl(embedder, reranker, tiny_model_dir, tiny_untied_dir):
-    with qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir) as run:
-        yield run
 
 
 @pytest.fixture(scope="module")
