@@ -17,6 +17,7 @@ SLOW = ["--batch-size", "1"]  # one item per forward pass: the killed run is sur
 FILES = 8
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)  # a guard against hangs: about 8 s on an idle 2-core machine
 def test_kill_9_second_writer_reader_and_resume(qvl, embedder, tiny_model_dir, tmp_path):
     root = tmp_path / "texts"

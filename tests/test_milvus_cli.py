@@ -12,6 +12,7 @@ from media_factory import scene
 from scale_fixtures import assert_same_index, lite_location
 
 pytest.importorskip("pymilvus")
+pytestmark = pytest.mark.slow  # Milvus Lite end to end
 
 CHUNKS = ["--chunk-tokens", "64", "--chunk-overlap", "8"]
 

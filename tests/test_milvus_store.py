@@ -26,7 +26,7 @@ from qwen3_vl_embedding.index import milvus_lease as ml  # noqa: E402
 from qwen3_vl_embedding.index import milvus_store as ms  # noqa: E402
 
 
-@pytest.fixture(params=["sqlite", "milvus-lite"])
+@pytest.fixture(params=["sqlite", pytest.param("milvus-lite", marks=pytest.mark.slow)])
 def location(request, tmp_path) -> str:
     return str(tmp_path / "db") if request.param == "sqlite" else lite_location(tmp_path)
 
@@ -157,6 +157,7 @@ def test_like_patterns_select_at_least_what_globs_do():
         'modality in ["image", "pdf"] and (path like "/a/%")'
 
 
+@pytest.mark.slow
 def test_vector_index_follows_the_threshold_and_scores_stay_exact(tmp_path):
     location = lite_location(tmp_path)
     store, recs, vecs = make(location, 1500, threshold=1000, precision="int8")
@@ -197,6 +198,7 @@ def test_writer_lease_handover():
     assert ml.holder_alive({**alive, "pid": 2**22 + 12345, "host": "elsewhere"}, now=1010.0)  # can't tell: wait
 
 
+@pytest.mark.slow
 def test_stale_lease_is_taken_over_and_a_fresh_one_refuses(tmp_path):
     location = lite_location(tmp_path)
     open_store(location, IndexMeta("m", DIM), write=True).close()
@@ -221,6 +223,7 @@ def test_stale_lease_is_taken_over_and_a_fresh_one_refuses(tmp_path):
     probe.close()
 
 
+@pytest.mark.slow
 def test_refusals(tmp_path):
     with pytest.raises(StoreError, match="no store backend answers"):
         open_store("milvus://127.0.0.1:1/x")
@@ -245,6 +248,7 @@ def test_without_pymilvus_the_error_says_what_to_install(monkeypatch, tmp_path):
         open_store(lite_location(tmp_path), IndexMeta("m", DIM), write=True)
 
 
+@pytest.mark.slow
 def test_milvus_lite_in_another_process_is_reported(tmp_path):
     location = lite_location(tmp_path)
     open_store(location, IndexMeta("m", DIM), write=True).close()

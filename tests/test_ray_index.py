@@ -103,6 +103,7 @@ def test_iter_embed_accounts_for_every_input(monkeypatch):
         next(results)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1200)  # a guard against hangs: about 25 s on an idle 2-core machine
 def test_ray_index_equals_the_local_index(qvl, ray_address, tmp_path):
     corpus = make_corpus(str(tmp_path / "corpus"))
@@ -129,6 +130,7 @@ def test_ray_index_equals_the_local_index(qvl, ray_address, tmp_path):
     assert_same_index(local, remote)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)  # a guard against hangs: about 6 s on an idle 2-core machine
 def test_embed_dataset_keeps_every_row(ray_address, tiny_model_dir, embedder, media):
     import ray

@@ -22,6 +22,7 @@ SPLIT = ["--chunk-tokens", "16", "--chunk-overlap", "0"]
 FILES = 8
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1200)  # a guard against hangs: about 30 s on an idle 2-core machine
 def test_killed_ray_driver_resumes(embedder, tiny_model_dir, ray_address, tmp_path):
     root = tmp_path / "texts"

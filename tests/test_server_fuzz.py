@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 
 from server_fixtures import API_KEY  # noqa: E402
 
+pytestmark = pytest.mark.slow  # schemathesis over every endpoint
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
