@@ -7,6 +7,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # no test may reach the hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 pytest_plugins = [
+    "plugins.network",
     "plugins.models",
     "plugins.cli",
     "plugins.servers",
