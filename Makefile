@@ -1,4 +1,5 @@
-# `make test` creates .venv when missing, installs the project with its test extras, and runs the suite.
+# `make test` creates .venv when missing, installs the project with its test extras, and runs the suite;
+# `make test-fast` runs it without the long end-to-end tests (marked slow: kill -9, Ray, Milvus Lite, schemathesis).
 # `make install` creates .venv with the library, the index and the server (what `qvl` needs).
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +13,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 # `make install TORCH_INDEX=<that URL>` (README.md, "CPU-only install").
 TORCH_INDEX ?=
 
-.PHONY: test install bench clean
+.PHONY: test test-fast install bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,9 @@ install: $(VENV)/.installed-app
 
 test: $(VENV)/.installed-dev
 	HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(PY) -m pytest -q
+
+test-fast: $(VENV)/.installed-dev
+	HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(PY) -m pytest -q -m "not slow"
 
 bench: $(VENV)/.installed-dev
 	$(PY) bench/bench_embed.py --workload all

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from common import CACHE, checkpoint, machine, markdown_table, peak_rss, write_result
+from common import CACHE, checkpoint, machine, markdown_table, peak_rss, test_helper, write_result
 
 WORDS = ("the of and to in is was for on that with as by at from his her this which are be an or had not "
          "image video photo retrieval model search vector query document page frame scene person dog beach "
@@ -40,7 +40,7 @@ def texts(n: int, lognormal: bool, seed: int, median: float = 100.0, sigma: floa
 
 
 def image_files(n: int, seed: int, lo: int = 64, hi: int = 1600, folder: str = "images") -> list[str]:
-    from media_factory import scene
+    scene = test_helper("media_factory").scene
 
     root = os.path.join(CACHE, f"{folder}-{n}-{lo}-{hi}-{seed}")
     os.makedirs(root, exist_ok=True)
@@ -58,7 +58,7 @@ def image_files(n: int, seed: int, lo: int = 64, hi: int = 1600, folder: str = "
 
 
 def video_files(n: int, seed: int) -> list[str]:
-    from media_factory import write_mp4
+    write_mp4 = test_helper("media_factory").write_mp4
 
     root = os.path.join(CACHE, f"videos-{n}-{seed}")
     os.makedirs(root, exist_ok=True)

@@ -21,9 +21,7 @@ import time
 
 import numpy as np
 
-from common import ROOT, markdown_table, peak_rss, write_result
-
-sys.path.insert(0, os.path.join(ROOT, "src"))
+from common import markdown_table, peak_rss, write_result
 
 RESCORE = 40
 

@@ -18,14 +18,13 @@ import sys
 import tempfile
 import time
 
-from common import ROOT, checkpoint, markdown_table, peak_rss, write_result
-
-sys.path.insert(0, os.path.join(ROOT, "src"))
+from common import checkpoint, markdown_table, peak_rss, test_helper, write_result
 
 
 def make_folder(root: str, scale: float) -> dict:
-    from index_corpus import long_text
-    from media_factory import scene, write_mp4
+    long_text = test_helper("index_corpus").long_text
+    media_factory = test_helper("media_factory")
+    scene, write_mp4 = media_factory.scene, media_factory.write_mp4
 
     n = {"photos": max(4, int(96 * scale)), "pdfs": max(1, int(4 * scale)), "videos": max(1, int(4 * scale)),
          "texts": max(1, int(4 * scale))}

@@ -22,9 +22,7 @@ import sys
 import tempfile
 import time
 
-from common import ROOT, checkpoint, markdown_table, write_result
-
-sys.path.insert(0, os.path.join(ROOT, "src"))
+from common import checkpoint, markdown_table, write_result
 
 
 class TimedEmbedder:

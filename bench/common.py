@@ -1,6 +1,7 @@
 """Shared pieces of the benchmarks: machine description, checkpoints, memory sampling, result files."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -10,9 +11,31 @@ import time
 from contextlib import contextmanager
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
+TESTS = os.path.join(ROOT, "tests")
 CACHE = os.path.join(ROOT, "bench", ".cache")
 RESULTS = os.path.join(ROOT, "bench", "results")
+
+# tests/ helpers that import other tests/ helpers by name: those are loaded first.
+_TEST_HELPER_NEEDS = {"index_corpus": ("media_factory",)}
+
+
+def test_helper(name: str):
+    """The module tests/<name>.py (checkpoint, media_factory, index_corpus), loaded from its file: the
+    benchmarks build the same checkpoints and media as the tests without putting tests/ on sys.path.
+    Registered in sys.modules under `name`, as the helpers import one another by that name."""
+    if name in sys.modules:
+        return sys.modules[name]
+    for needed in _TEST_HELPER_NEEDS.get(name, ()):
+        test_helper(needed)
+    spec = importlib.util.spec_from_file_location(name, os.path.join(TESTS, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
 
 
 def machine() -> dict:
@@ -45,8 +68,8 @@ def checkpoint(shape: str = "small", tied: bool = True) -> str:
 
     The released shapes (2b, 8b) are written in bfloat16 and initialised on the GPU when there is one."""
     import torch
-    from checkpoint import build_checkpoint
 
+    build_checkpoint = test_helper("checkpoint").build_checkpoint
     big = shape in ("2b", "8b")
     path = os.path.join(os.environ.get("QVL_BENCH_CACHE", CACHE), f"{shape}-{'tied' if tied else 'untied'}")
     if not os.path.isfile(os.path.join(path, "config.json")):

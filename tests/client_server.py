@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from server_fixtures import start_main_server
 
 
 @pytest.fixture(scope="module")
-def server(tiny_untied_dir, media, tmp_path_factory):
-    running = start_main_server(str(tmp_path_factory.getbasetemp()), media, tiny_untied_dir)
-    yield running
-    running.stop()
+def server(main_server):
+    """The shared main test server (tests/plugins/servers.py)."""
+    return main_server
 
 
 @pytest.fixture(scope="module")

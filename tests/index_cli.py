@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import sqlite3
 import io
 import json
-import time
+import os
+import sqlite3
 from dataclasses import dataclass
 
 import pytest
+
+from waiting import wait_for
 
 
 @dataclass
@@ -61,13 +62,6 @@ def qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir):
         yield run
 
 
-@pytest.fixture(scope="module")
-def qvl(embedder, reranker, tiny_model_dir, tiny_untied_dir):
-    """`qvl` in-process with the session's tiny models (module-scoped: import it into a test module)."""
-    with qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir) as run:
-        yield run
-
-
 def count_records(db: str) -> int:
     """Records in an embedded index, read straight from SQLite (0 before it exists)."""
     try:
@@ -77,13 +71,15 @@ def count_records(db: str) -> int:
         return 0
 
 
-def wait_for_first_commit(proc, db: str, timeout: float, what: str) -> None:
-    """Wait until the background `qvl index` process `proc` has committed a record to `db`."""
-    deadline = time.monotonic() + timeout
-    while count_records(db) == 0:
-        assert proc.poll() is None, f"{what} ended early: {proc.communicate()[1].decode()[-2000:]}"
-        assert time.monotonic() < deadline, f"{what} committed nothing in {timeout:g} s"
-        time.sleep(0.05)
+def wait_for_first_commit(proc, db: str, what: str) -> None:
+    """Wait until the background `qvl index` process `proc` has committed a record to `db` (however long
+    a busy machine takes to start it); fail at once if it ends first."""
+    def still_running():
+        if proc.poll() is None:
+            return None
+        return f"ended early ({proc.returncode}): {proc.communicate()[1].decode()[-2000:]}"
+
+    wait_for(lambda: count_records(db) > 0, f"{what} commits a first record", alive=still_running, poll=0.05)
 
 
 def assert_resumed_index(db: str, expected: set[int], embedder) -> None:

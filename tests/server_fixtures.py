@@ -7,6 +7,7 @@ answers the fake public addresses itself, recording anything else instead of con
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import http.server
 import io
@@ -14,11 +15,11 @@ import ipaddress
 import os
 import socket
 import threading
-import time
 
 import httpx
 
 from media_factory import scene
+from waiting import wait_for
 
 API_KEY = "test-key-123"
 PUBLIC_IP = "93.184.216.34"  # what the fake resolver answers for *.public.example; never contacted
@@ -54,15 +55,23 @@ class RunningServer:
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
         self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
+        # started: uvicorn has run the app's startup and listens (the socket is bound already).
+        wait_for(lambda: self.server.started, "the test server starts",
+                 alive=lambda: None if self.thread.is_alive() else "its thread ended")
 
-    def stop(self, timeout: float = 20) -> None:
+    def request_stop(self) -> None:
+        """Begin a graceful shutdown without waiting for it."""
         self.server.should_exit = True
-        self.thread.join(timeout)
+
+    @property
+    def accepting(self) -> bool:
+        """Whether the server still accepts connections (False once a shutdown has begun)."""
+        return any(s.is_serving() for s in getattr(self.server, "servers", []))
+
+    def stop(self) -> None:
+        """Shut down gracefully and wait until the server's thread has ended (idempotent)."""
+        self.request_stop()
+        self.thread.join()
 
 
 class Trap:
@@ -175,9 +184,48 @@ def main_config(base: str, media: dict):
                         reranker_name="qvl-test-reranker", **MAIN_LIMITS)
 
 
-def start_main_server(base: str, media: dict, reranker_dir: str) -> RunningServer:
-    from qwen3_vl_embedding.server import create_app
+@contextlib.contextmanager
+def serving(config=None, *, models: tuple[str, str | None] | None = None, embedder=None, reranker=None,
+            index=None):
+    """A RunningServer of `create_app(config, ...)`, stopped when the block ends.
 
-    config = main_config(base, media)
-    embedder, reranker = cached_models(small_checkpoint(base), reranker_dir, config.media_policy())
-    return RunningServer(create_app(config, embedder=embedder, reranker=reranker))
+    config: a ServerConfig, or a dict of ServerConfig arguments (None: the defaults).
+    models: (embedding folder, reranker folder or None), loaded once per media policy (`cached_models`);
+    or pass `embedder` / `reranker` objects built under `config.media_policy()`.
+    index: an index location, served through an IndexSearcher on the embedder."""
+    from qwen3_vl_embedding.server import ServerConfig, create_app
+
+    if config is None or isinstance(config, dict):
+        config = ServerConfig(**(config or {}))
+    if models is not None:
+        embedder, reranker = cached_models(models[0], models[1], config.media_policy())
+    if isinstance(index, str):
+        from qwen3_vl_embedding.server.index_search import IndexSearcher
+
+        index = IndexSearcher(index, embedder)
+    running = RunningServer(create_app(config, embedder=embedder, reranker=reranker, index=index))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@contextlib.contextmanager
+def worker_held(batcher):
+    """Keep `batcher`'s worker thread from taking any job until the block ends: jobs queue meanwhile, so
+    the test, not the machine's speed, decides when the worker moves. Enter it before the batcher's first
+    job (its worker starts then). Yields an Event; setting it releases the worker early."""
+    assert batcher._thread is None, "hold the worker before its first job"  # noqa: SLF001
+    gate = threading.Event()
+    take = batcher._take  # noqa: SLF001 - the worker calls self._take() for each run
+
+    def held_take():
+        gate.wait()
+        return take()
+
+    batcher._take = held_take  # noqa: SLF001
+    try:
+        yield gate
+    finally:
+        gate.set()
+        del batcher._take  # noqa: SLF001 - back to the class's method

@@ -8,20 +8,18 @@ import subprocess
 import sys
 
 import pytest
-from index_cli import qvl_runner
+from index_cli import assert_resumed_index, wait_for_first_commit
+from index_cli import count_records as count
 from index_corpus import chunked_texts
-
 
 SPLIT = ["--chunk-tokens", "16", "--chunk-overlap", "0"]
 SLOW = ["--batch-size", "1"]  # one item per forward pass: the killed run is sure to be mid-way
 FILES = 8
 
 
-from index_cli import assert_resumed_index, count_records as count, wait_for_first_commit  # noqa: E402
-
-
-@pytest.mark.timeout(120)
-def test_kill_9_second_writer_reader_and_resume(embedder, reranker, tiny_model_dir, tiny_untied_dir, tmp_path):
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # a guard against hangs: about 8 s on an idle 2-core machine
+def test_kill_9_second_writer_reader_and_resume(qvl, embedder, tiny_model_dir, tmp_path):
     root = tmp_path / "texts"
     expected = chunked_texts(str(root), FILES, 4000, embedder.engine.tokenizer.backend_tokenizer)
     db = str(tmp_path / "db")
@@ -30,24 +28,23 @@ def test_kill_9_second_writer_reader_and_resume(embedder, reranker, tiny_model_d
                              "--model", tiny_model_dir, "-q", *SPLIT, *SLOW], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
-        wait_for_first_commit(proc, db, 90, "qvl index")
-        with qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir) as qvl:
-            second = qvl("index", str(root), "--db", db, *SPLIT)
-            assert second.code == 1 and "being written by another qvl index" in second.err
-            assert f"pid {proc.pid}" in second.err
-            visible = count(db)  # committed records only grow: the search sees at least these
-            during = qvl("search", "harbour", "--db", db, "--json")
-            assert during.code == 0 and len(during.json()) >= min(10, visible)
-            assert proc.poll() is None, "the run ended before it could be killed: make the workload larger"
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-            killed_at = count(db)
-            assert 0 < killed_at < len(expected)
-            with sqlite3.connect(os.path.join(db, "index.sqlite")) as conn:
-                assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-                statuses = dict(conn.execute("SELECT status, count(*) FROM files GROUP BY status").fetchall())
-            assert statuses.get("partial", 0) >= 1  # a file was cut in the middle
-            resumed = qvl("index", str(root), "--db", db, "--json", *SPLIT)
+        wait_for_first_commit(proc, db, "qvl index")
+        second = qvl("index", str(root), "--db", db, *SPLIT)
+        assert second.code == 1 and "being written by another qvl index" in second.err
+        assert f"pid {proc.pid}" in second.err
+        visible = count(db)  # committed records only grow: the search sees at least these
+        during = qvl("search", "harbour", "--db", db, "--json")
+        assert during.code == 0 and len(during.json()) >= min(10, visible)
+        assert proc.poll() is None, "the run ended before it could be killed: make the workload larger"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        killed_at = count(db)
+        assert 0 < killed_at < len(expected)
+        with sqlite3.connect(os.path.join(db, "index.sqlite")) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            statuses = dict(conn.execute("SELECT status, count(*) FROM files GROUP BY status").fetchall())
+        assert statuses.get("partial", 0) >= 1  # a file was cut in the middle
+        resumed = qvl("index", str(root), "--db", db, "--json", *SPLIT)
     finally:
         if proc.poll() is None:
             proc.kill()

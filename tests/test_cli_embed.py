@@ -5,15 +5,8 @@ import json
 
 import numpy as np
 import pytest
-from index_cli import qvl_runner
 
 from qwen3_vl_embedding.quantize import QuantRanges, quantize
-
-
-@pytest.fixture(scope="module")
-def qvl(embedder, reranker, tiny_model_dir, tiny_untied_dir):
-    with qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir) as run:
-        yield run
 
 
 @pytest.fixture(scope="module")

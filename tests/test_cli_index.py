@@ -7,7 +7,6 @@ import sqlite3
 
 import numpy as np
 import pytest
-from index_cli import qvl  # noqa: F401 (the fixture)
 from index_corpus import BAD, GOOD_IMAGES, IGNORED, PDF_PAGES, VIDEO_CLIPS, make_corpus
 
 from qwen3_vl_embedding.index import ingest

@@ -9,7 +9,6 @@ import os
 import sqlite3
 
 import pytest
-from index_cli import qvl  # noqa: F401 (the fixture)
 
 from qwen3_vl_embedding.cli import common as cli_common
 from qwen3_vl_embedding.cli import main

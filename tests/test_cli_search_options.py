@@ -7,7 +7,6 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from index_cli import qvl  # noqa: F401 (the fixture)
 from PIL import Image
 
 from media_factory import scene

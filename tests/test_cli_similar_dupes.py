@@ -5,7 +5,6 @@ import os
 import shutil
 
 import pytest
-from index_cli import qvl  # noqa: F401 (the fixture)
 from index_corpus import make_corpus
 from PIL import Image
 

@@ -11,7 +11,6 @@ import zlib
 
 import numpy as np
 import pytest
-from index_cli import qvl  # noqa: F401 - the module's `qvl` fixture
 from index_corpus import long_text
 
 from qwen3_vl_embedding.index import ingest

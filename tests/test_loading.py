@@ -44,10 +44,14 @@ def test_uncached_hub_id_offline_fails_at_once_with_instructions(tmp_path, monke
 
     monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    from plugins import network
+
+    refusals = len(network.refused)
     start = time.monotonic()
     with pytest.raises(ModelNotFoundError) as info:
         resolve_model_path("Qwen/Qwen3-VL-Embedding-2B")
     assert time.monotonic() - start < 5
+    assert network.refused[refusals:] == []  # offline: not even an attempt to reach the hub
     message = str(info.value)
     assert "hf download Qwen/Qwen3-VL-Embedding-2B" in message
     assert "model_name_or_path='./models/Qwen3-VL-Embedding-2B'" in message

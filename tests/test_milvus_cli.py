@@ -7,20 +7,14 @@ import os
 import numpy as np
 
 import pytest
-from index_cli import qvl_runner
 from index_corpus import make_corpus
 from media_factory import scene
 from scale_fixtures import assert_same_index, lite_location
 
 pytest.importorskip("pymilvus")
+pytestmark = pytest.mark.slow  # Milvus Lite end to end
 
 CHUNKS = ["--chunk-tokens", "64", "--chunk-overlap", "8"]
-
-
-@pytest.fixture(scope="module")
-def qvl(embedder, reranker, tiny_model_dir, tiny_untied_dir):
-    with qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir) as run:
-        yield run
 
 
 def test_milvus_index_equals_the_embedded_one(qvl, tmp_path):
@@ -69,15 +63,12 @@ def test_milvus_index_equals_the_embedded_one(qvl, tmp_path):
     assert missing.code == 1 and "no index at" in missing.err
 
 
-def test_serve_searches_a_milvus_index(qvl, tmp_path, tiny_model_dir, embedder):
+def test_serve_searches_a_milvus_index(qvl, serve, tmp_path, tiny_model_dir, embedder):
     """`qvl serve --db milvus-lite://...`: the server's /v1/search answers from the Milvus store."""
     import httpx
-    from server_fixtures import RunningServer, cached_models
 
     from qwen3_vl_embedding.index import open_store, parse_filters
     from qwen3_vl_embedding.index import retrieval as searching
-    from qwen3_vl_embedding.server import ServerConfig, create_app
-    from qwen3_vl_embedding.server.index_search import IndexSearcher
 
     root = tmp_path / "texts"
     root.mkdir()
@@ -86,14 +77,9 @@ def test_serve_searches_a_milvus_index(qvl, tmp_path, tiny_model_dir, embedder):
         (root / name).write_text(text)
     db = lite_location(tmp_path)
     assert qvl("index", str(root), "--db", db, "-q").code == 0
-    config = ServerConfig()
-    served, _ = cached_models(tiny_model_dir, None, config.media_policy())
-    server = RunningServer(create_app(config, embedder=served, index=IndexSearcher(db, served)))
-    try:
+    with serve(models=(tiny_model_dir, None), index=db) as server:  # stopped before the store is read below
         r = httpx.post(f"{server.url}/v1/search", json={"query": "sleepy cats", "k": 2,
                                                        "filters": {"path": ["*.txt"]}}, timeout=60, trust_env=False)
-    finally:
-        server.stop()
     assert r.status_code == 200, r.text
     with open_store(db) as store:
         want = searching.search(store, embedder, searching.SearchQuery("sleepy cats"), 2, parse_filters(["path=*.txt"]))

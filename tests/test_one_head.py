@@ -4,11 +4,11 @@ from __future__ import annotations
 import httpx
 import numpy as np
 
-from server_fixtures import RunningServer, cached_models
+from server_fixtures import cached_models
 
 
-def test_server_and_embed_share_the_embedders_head(tiny_model_dir, monkeypatch):
-    from qwen3_vl_embedding.server import ServerConfig, create_app
+def test_server_and_embed_share_the_embedders_head(tiny_model_dir, serve, monkeypatch):
+    from qwen3_vl_embedding.server import ServerConfig
 
     config = ServerConfig()
     embedder, _ = cached_models(tiny_model_dir, None, config.media_policy())
@@ -22,12 +22,9 @@ def test_server_and_embed_share_the_embedders_head(tiny_model_dir, monkeypatch):
         return -original(hidden, dim, normalize)  # a head no copy elsewhere could reproduce by accident
 
     monkeypatch.setattr(embedder, "head", flipped)
-    server = RunningServer(create_app(config, embedder=embedder))
-    try:
+    with serve(config, embedder=embedder) as server:
         body = httpx.post(f"{server.url}/v1/embeddings", json={"input": texts}, timeout=60,
                           trust_env=False).json()
-    finally:
-        server.stop()
     served = np.array([d["embedding"] for d in body["data"]], np.float32)
     in_process = embedder.embed(texts, dim=None)
     assert calls and set(calls) == {embedder.dim}  # the server called it, and so did embed()

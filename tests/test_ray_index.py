@@ -7,10 +7,9 @@ import sys
 
 import numpy as np
 import pytest
-from index_cli import qvl_runner
 from index_corpus import make_corpus
 from media_factory import scene
-from scale_fixtures import assert_same_index, ray_address  # noqa: F401  (a fixture)
+from scale_fixtures import assert_same_index
 
 from qwen3_vl_embedding.distributed.ray_data import ActorPlan, DistributedError, plan_actors
 
@@ -105,14 +104,9 @@ def test_iter_embed_accounts_for_every_input(monkeypatch):
         next(results)
 
 
-@pytest.fixture(scope="module")
-def qvl(embedder, reranker, tiny_model_dir, tiny_untied_dir):
-    with qvl_runner(embedder, reranker, tiny_model_dir, tiny_untied_dir) as run:
-        yield run
-
-
-@pytest.mark.timeout(240)
-def test_ray_index_equals_the_local_index(qvl, ray_address, tmp_path):  # noqa: F811
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # a guard against hangs: about 25 s on an idle 2-core machine
+def test_ray_index_equals_the_local_index(qvl, ray_address, tmp_path):
     corpus = make_corpus(str(tmp_path / "corpus"))
     local, remote = str(tmp_path / "local"), str(tmp_path / "ray")
     ray = ["--ray", ray_address, "--ray-actors", "2"]
@@ -137,8 +131,9 @@ def test_ray_index_equals_the_local_index(qvl, ray_address, tmp_path):  # noqa: 
     assert_same_index(local, remote)
 
 
-@pytest.mark.timeout(120)
-def test_embed_dataset_keeps_every_row(ray_address, tiny_model_dir, embedder, media):  # noqa: F811
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # a guard against hangs: about 6 s on an idle 2-core machine
+def test_embed_dataset_keeps_every_row(ray_address, tiny_model_dir, embedder, media):
     import ray
 
     from qwen3_vl_embedding.distributed import embed_dataset

@@ -10,7 +10,9 @@ import sys
 
 import pytest
 from index_corpus import chunked_texts
-from scale_fixtures import RAY_ENV, ray_address  # noqa: F401  (a fixture)
+from index_cli import assert_resumed_index, wait_for_first_commit
+from index_cli import count_records as count
+from scale_fixtures import RAY_ENV
 
 from qwen3_vl_embedding.distributed import RayEmbedder, index_with_ray
 from qwen3_vl_embedding.index.indexer import IndexOptions
@@ -20,11 +22,9 @@ SPLIT = ["--chunk-tokens", "16", "--chunk-overlap", "0"]
 FILES = 8
 
 
-from index_cli import assert_resumed_index, count_records as count, wait_for_first_commit  # noqa: E402
-
-
-@pytest.mark.timeout(180)
-def test_killed_ray_driver_resumes(embedder, tiny_model_dir, ray_address, tmp_path):  # noqa: F811
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # a guard against hangs: about 30 s on an idle 2-core machine
+def test_killed_ray_driver_resumes(embedder, tiny_model_dir, ray_address, tmp_path):
     root = tmp_path / "texts"
     expected = chunked_texts(str(root), FILES, 2000, embedder.text_tokenizer)
     db = str(tmp_path / "db")
@@ -35,7 +35,7 @@ def test_killed_ray_driver_resumes(embedder, tiny_model_dir, ray_address, tmp_pa
                              "--ray", ray_address, "--ray-actors", "1"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        wait_for_first_commit(proc, db, 120, "qvl index --ray")
+        wait_for_first_commit(proc, db, "qvl index --ray")
         assert proc.poll() is None, "the run ended before it could be killed: make the workload larger"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)

@@ -8,7 +8,6 @@ import sqlite3
 import httpx
 import numpy as np
 import pytest
-from index_cli import qvl  # noqa: F401 (the fixture)
 from index_corpus import make_corpus
 from PIL import Image
 from server_fixtures import RunningServer, cached_models

@@ -11,35 +11,28 @@ import numpy as np
 import pytest
 
 from media_factory import write_mp4
-from server_fixtures import API_KEY, data_uri, png_bytes, start_main_server
+from server_fixtures import API_KEY, data_uri, png_bytes
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 @pytest.fixture(scope="module")
-def server(tiny_untied_dir, media, tmp_path_factory):
-    running = start_main_server(str(tmp_path_factory.getbasetemp()), media, tiny_untied_dir)
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def lib(server):
+def lib(main_server):
     """The server's own embedder and reranker, called through the library's methods."""
-    service = server.app.state.service
+    service = main_server.app.state.service
     return service.embedder, service.reranker
 
 
 @pytest.fixture(scope="module")
-def client(server):
+def client(main_server):
     import openai
 
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=API_KEY, max_retries=0, timeout=60)
+    return openai.OpenAI(base_url=f"{main_server.url}/v1", api_key=API_KEY, max_retries=0, timeout=60)
 
 
 @pytest.fixture(scope="module")
-def http(server):
-    with httpx.Client(base_url=server.url, headers=AUTH, timeout=60, trust_env=False) as c:
+def http(main_server):
+    with httpx.Client(base_url=main_server.url, headers=AUTH, timeout=60, trust_env=False) as c:
         yield c
 
 
@@ -130,9 +123,9 @@ def test_single_string_input(http, lib):
     np.testing.assert_allclose(r.json()["data"][0]["embedding"], embedder.embed(["just one"])[0], atol=1e-4)
 
 
-def test_local_files_inside_the_allowed_dir(http, lib, media, server):
+def test_local_files_inside_the_allowed_dir(http, lib, media, main_server):
     embedder, _ = lib
-    root = server.app.state.service.config.allow_local_dir
+    root = main_server.app.state.service.config.allow_local_dir
     inside = os.path.join(root, "sub", "inside.jpg")
     with open(media["scene.jpg"], "rb") as f:
         want = embedder.embed([{"image": data_uri(f.read(), "image/jpeg")}])[0]
@@ -171,8 +164,8 @@ def test_rerank_top_n_and_return_documents(http, lib):
     assert http.post("/v1/rerank", json={"query": "q", "documents": []}).json()["results"] == []
 
 
-def test_health_models_metrics(server, http):
-    health = httpx.get(f"{server.url}/health", trust_env=False)  # open without a key
+def test_health_models_metrics(main_server, http):
+    health = httpx.get(f"{main_server.url}/health", trust_env=False)  # open without a key
     assert health.status_code == 200 and health.json()["status"] == "ok"
     models = http.get("/v1/models").json()
     assert {m["id"]: m["task"] for m in models["data"]} == {"qvl-test-embedding": "embedding",
@@ -186,19 +179,19 @@ def test_health_models_metrics(server, http):
     assert "openapi" in http.get("/openapi.json").json()
 
 
-def test_auth(server, client):
+def test_auth(main_server, client):
     import openai
 
-    url = f"{server.url}/v1/embeddings"
+    url = f"{main_server.url}/v1/embeddings"
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": API_KEY},
                     {"Authorization": f"Basic {API_KEY}"}):
         r = httpx.post(url, json={"input": "x"}, headers=headers, trust_env=False)
         assert r.status_code == 401, headers
         assert r.json()["error"]["type"] == "authentication_error"
         assert r.headers["www-authenticate"] == "Bearer"
-    assert httpx.get(f"{server.url}/metrics", trust_env=False).status_code == 401
+    assert httpx.get(f"{main_server.url}/metrics", trust_env=False).status_code == 401
     ok = httpx.post(url, json={"input": "x"}, headers={"authorization": f"bearer {API_KEY}"}, trust_env=False)
     assert ok.status_code == 200
-    bad = openai.OpenAI(base_url=f"{server.url}/v1", api_key="nope", max_retries=0)
+    bad = openai.OpenAI(base_url=f"{main_server.url}/v1", api_key="nope", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.embeddings.create(model="m", input="x")

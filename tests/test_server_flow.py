@@ -2,21 +2,13 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import httpx
 import numpy as np
 import pytest
 
-from server_fixtures import RunningServer, cached_models, data_uri
-
-
-def flow_server(model_dir: str, **settings) -> RunningServer:
-    from qwen3_vl_embedding.server import ServerConfig, create_app
-
-    config = ServerConfig(**settings)
-    embedder, _ = cached_models(model_dir, None, config.media_policy())
-    return RunningServer(create_app(config, embedder=embedder))
+from server_fixtures import RunningServer, data_uri, worker_held
+from waiting import wait_for
 
 
 def post(url: str, body: dict, timeout: float = 60) -> httpx.Response:
@@ -36,15 +28,12 @@ def concurrently(calls: list) -> list:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(120)
+        t.join()  # each call ends by itself: its client times out after 60 s at most
     return out
 
 
-def wait_until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.005)
+def wait_until(predicate, what: str = "condition") -> None:
+    wait_for(predicate, what, poll=0.005)
 
 
 def runs(server: RunningServer) -> tuple[float, float]:
@@ -55,9 +44,8 @@ def runs(server: RunningServer) -> tuple[float, float]:
             registry.get_sample_value("qvl_batch_requests_sum", labels) or 0.0)
 
 
-def test_concurrent_requests_share_runs_and_each_gets_its_own_rows(tiny_model_dir, media):
-    server = flow_server(tiny_model_dir, batch_wait_ms=150)
-    try:
+def test_concurrent_requests_share_runs_and_each_gets_its_own_rows(serve, tiny_model_dir, media):
+    with serve(dict(batch_wait_ms=150), models=(tiny_model_dir, None)) as server:
         embedder = server.app.state.service.embedder
         with open(media["corrupt.jpg"], "rb") as f:
             corrupt = data_uri(f.read(), "image/jpeg")
@@ -75,64 +63,63 @@ def test_concurrent_requests_share_runs_and_each_gets_its_own_rows(tiny_model_di
         assert responses[-1].status_code == 422 and responses[-1].json()["error"]["param"] == "input[1].image"
         count, held = runs(server)
         assert held == len(bodies) and count < len(bodies)  # merged: fewer runs than requests
-    finally:
-        server.stop()
 
 
-def test_without_batching_each_request_runs_alone(tiny_model_dir):
-    server = flow_server(tiny_model_dir, batching=False, batch_wait_ms=150)
-    try:
+def test_without_batching_each_request_runs_alone(serve, tiny_model_dir):
+    with serve(dict(batching=False, batch_wait_ms=150), models=(tiny_model_dir, None)) as server:
         responses = concurrently([lambda i=i: post(server.url, {"input": [f"solo {i}"]}) for i in range(6)])
         assert all(r.status_code == 200 for r in responses)
         assert runs(server) == (6.0, 6.0)
-    finally:
-        server.stop()
 
 
-def test_full_queue_is_429_with_retry_after_and_slow_requests_time_out(tiny_model_dir):
+def test_full_queue_is_429_with_retry_after_and_slow_requests_time_out(serve, tiny_model_dir):
     import openai
 
-    server = flow_server(tiny_model_dir, max_items=4, max_queue=4, batch_wait_ms=800, request_timeout=0.4)
-    try:
+    settings = dict(max_items=4, max_queue=4, batch_wait_ms=800, request_timeout=0.4)
+    with serve(settings, models=(tiny_model_dir, None)) as server:
         batcher = server.app.state.service.batchers["embedding"]
         first: dict = {}
         four = {"input": ["a", "b", "c", "d"]}
         worker = threading.Thread(target=lambda: first.setdefault("r", post(server.url, four)))
-        worker.start()
-        wait_until(lambda: batcher.depth == 4)
-        busy = post(server.url, {"input": ["one more"]})
-        assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
-        assert busy.json()["error"]["type"] == "rate_limit_error" and busy.json()["error"]["code"] == "queue_full"
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
-        with pytest.raises(openai.RateLimitError):
-            client.embeddings.create(model="m", input="x")
-        worker.join(30)
-        assert first["r"].status_code == 504 and first["r"].json()["error"]["code"] == "timeout"
-        wait_until(lambda: batcher.depth == 0)
+        # The worker takes nothing until the checks are done: the four inputs fill the queue for as long
+        # as the test needs, and their request passes its 0.4 s timeout still queued, however slow the machine.
+        with worker_held(batcher):
+            worker.start()
+            wait_until(lambda: batcher.depth == 4, "the first request is queued")
+            busy = post(server.url, {"input": ["one more"]})
+            assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
+            assert busy.json()["error"]["type"] == "rate_limit_error" and busy.json()["error"]["code"] == "queue_full"
+            client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+            with pytest.raises(openai.RateLimitError):
+                client.embeddings.create(model="m", input="x")
+            worker.join()
+            assert first["r"].status_code == 504 and first["r"].json()["error"]["code"] == "timeout"
+        wait_until(lambda: batcher.depth == 0, "the timed-out job leaves the queue")
         metrics = httpx.get(f"{server.url}/metrics", trust_env=False).text
         assert 'qvl_errors_total{code="queue_full",endpoint="/v1/embeddings"}' in metrics
-    finally:
+
+
+def test_graceful_shutdown_finishes_requests_in_flight(serve, tiny_model_dir):
+    with serve(dict(batch_wait_ms=600), models=(tiny_model_dir, None)) as server:
+        embedder = server.app.state.service.embedder
+        batcher = server.app.state.service.batchers["embedding"]
+        results: list = []
+        threads = [threading.Thread(target=lambda i=i: results.append((i, post(server.url, {"input": [f"late {i}"]}))))
+                   for i in range(2)]
+        with worker_held(batcher):  # both requests wait in the batcher until the shutdown has begun
+            for t in threads:
+                t.start()
+            wait_until(lambda: batcher.depth == 2, "both requests are queued")
+            server.request_stop()
+            wait_until(lambda: not server.accepting, "the server stops accepting connections")
         server.stop()
-
-
-def test_graceful_shutdown_finishes_requests_in_flight(tiny_model_dir):
-    server = flow_server(tiny_model_dir, batch_wait_ms=600)
-    embedder = server.app.state.service.embedder
-    batcher = server.app.state.service.batchers["embedding"]
-    results: list = []
-    threads = [threading.Thread(target=lambda i=i: results.append((i, post(server.url, {"input": [f"late {i}"]}))))
-               for i in range(2)]
-    for t in threads:
-        t.start()
-    wait_until(lambda: batcher.depth == 2)
-    server.stop()  # while both wait in the batcher
-    for t in threads:
-        t.join(30)
-    assert not server.thread.is_alive()
-    assert sorted(i for i, _ in results) == [0, 1]
-    for i, r in results:
-        assert r.status_code == 200, r.text
-        np.testing.assert_allclose(r.json()["data"][0]["embedding"], embedder.embed([f"late {i}"])[0], atol=1e-4)
-    assert server.app.state.service.closing and batcher.depth == 0
-    with pytest.raises(httpx.ConnectError):
-        post(server.url, {"input": ["after"]}, timeout=5)
+        for t in threads:
+            t.join()
+        assert not server.thread.is_alive()
+        assert sorted(i for i, _ in results) == [0, 1]
+        for i, r in results:
+            assert r.status_code == 200, r.text
+            np.testing.assert_allclose(r.json()["data"][0]["embedding"], embedder.embed([f"late {i}"])[0], atol=1e-4)
+        assert server.app.state.service.closing and batcher.depth == 0
+        with pytest.raises(httpx.ConnectError):
+            post(server.url, {"input": ["after"]}, timeout=5)

@@ -9,21 +9,15 @@ import pytest
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
 
-from server_fixtures import API_KEY, start_main_server  # noqa: E402
+from server_fixtures import API_KEY  # noqa: E402
 
+pytestmark = pytest.mark.slow  # schemathesis over every endpoint
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tiny_untied_dir, media, tmp_path_factory):
-    running = start_main_server(str(tmp_path_factory.getbasetemp()), media, tiny_untied_dir)
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def api_schema(fuzz_server):
-    return schemathesis.openapi.from_dict(fuzz_server.app.openapi())
+def api_schema(main_server):
+    return schemathesis.openapi.from_dict(main_server.app.openapi())
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +38,7 @@ ERROR_KEYS = {"/v1/rerank": {"error", "message"}, "/v2/rerank": {"error", "messa
                                          ("GET", "/v1/models"), ("GET", "/health"), ("POST", "/v2/rerank"),
                                          ("POST", "/rerank"), ("POST", "/score"), ("POST", "/v2/embed"),
                                          ("POST", "/v1/embed"), ("POST", "/embed"), ("GET", "/info")])
-def test_no_request_makes_a_500(method, path, api_schema, fuzz_server, session):
+def test_no_request_makes_a_500(method, path, api_schema, main_server, session):
     from hypothesis import given
 
     operation = api_schema[path][method]
@@ -53,7 +47,7 @@ def test_no_request_makes_a_500(method, path, api_schema, fuzz_server, session):
     @settings(max_examples=25, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def check(case):
-        response = case.call(base_url=fuzz_server.url, headers=AUTH, session=session, timeout=30)
+        response = case.call(base_url=main_server.url, headers=AUTH, session=session, timeout=30)
         assert response.status_code < 500, (case.method, case.path, case.body, response.text)
         if response.status_code >= 400:
             body = response.json()
@@ -62,4 +56,4 @@ def test_no_request_makes_a_500(method, path, api_schema, fuzz_server, session):
                 assert set(body["error"]) == {"message", "type", "param", "code"}
 
     check()
-    assert fuzz_server.thread.is_alive()
+    assert main_server.thread.is_alive()

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from server_fixtures import (API_KEY, PUBLIC_IP, LoopbackOnlyTransport, RunningServer, Trap, data_uri,
-                             loopback_only_resolver, png_bytes, start_main_server)
+from server_fixtures import API_KEY, PUBLIC_IP, LoopbackOnlyTransport, Trap, data_uri, loopback_only_resolver, png_bytes
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -27,11 +26,10 @@ def trap():
 
 
 @pytest.fixture(scope="module")
-def main(tiny_untied_dir, media, tmp_path_factory, trap):
-    running = start_main_server(str(tmp_path_factory.getbasetemp()), media, tiny_untied_dir)
-    with httpx.Client(base_url=running.url, headers=AUTH, timeout=60, trust_env=False) as client:
+def main(main_server, trap):
+    """A client of the main test server (remote media off)."""
+    with httpx.Client(base_url=main_server.url, headers=AUTH, timeout=60, trust_env=False) as client:
         yield client
-    running.stop()
     assert trap.hits == []
 
 
@@ -56,20 +54,19 @@ def remote_parts(trap):
 
 
 @pytest.fixture(scope="module")
-def remote(tiny_model_dir, remote_parts, trap):
+def remote(serve, tiny_model_dir, remote_parts, trap):
     """Remote media allowed (private addresses still refused); resolver and transport injected."""
     from qwen3_vl_embedding import Qwen3VLEmbedder
-    from qwen3_vl_embedding.server import ServerConfig, create_app
+    from qwen3_vl_embedding.server import ServerConfig
 
     _, transport, resolver = remote_parts
     config = ServerConfig(allow_remote_media=True, max_redirects=3)
     policy = dataclasses.replace(config.media_policy(), resolver=resolver, transport=transport)
     embedder = Qwen3VLEmbedder(tiny_model_dir, media_policy=policy, workers=2)
-    running = RunningServer(create_app(config, embedder=embedder))
-    with httpx.Client(base_url=running.url, timeout=60, trust_env=False) as client:
-        client.embedder = embedder
-        yield client
-    running.stop()
+    with serve(config, embedder=embedder) as running:
+        with httpx.Client(base_url=running.url, timeout=60, trust_env=False) as client:
+            client.embedder = embedder
+            yield client
     assert trap.hits == [] and transport.refused == []
 
 

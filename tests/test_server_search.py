@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from server_fixtures import RunningServer, cached_models, data_uri, png_bytes
+from server_fixtures import data_uri, png_bytes
 
 TEXTS = {"cats.txt": "Cats sleep most of the day and purr when content.",
          "market.txt": "The stock market fell sharply on Tuesday after the report.",
@@ -32,16 +32,10 @@ def index_dir(tmp_path_factory, tiny_model_dir, media):
 
 
 @pytest.fixture(scope="module")
-def server(index_dir, tiny_model_dir, tiny_untied_dir):
-    from qwen3_vl_embedding.server import ServerConfig, create_app
-    from qwen3_vl_embedding.server.index_search import IndexSearcher
-
-    config = ServerConfig()
-    embedder, reranker = cached_models(tiny_model_dir, tiny_untied_dir, config.media_policy())
-    running = RunningServer(create_app(config, embedder=embedder, reranker=reranker,
-                                       index=IndexSearcher(index_dir, embedder)))
-    yield running
-    running.stop()
+def server(serve, index_dir, tiny_model_dir, tiny_untied_dir):
+    """Default settings, both models, the index."""
+    with serve(models=(tiny_model_dir, tiny_untied_dir), index=index_dir) as running:
+        yield running
 
 
 def search(server, **body) -> httpx.Response:
@@ -92,15 +86,8 @@ def test_rerank_equals_the_index_package(server, index_dir, embedder, reranker):
     assert all(h["similarity"] is not None for h in body["results"]) and body["not_reranked"] == []
 
 
-def test_limits_and_servers_without_an_index(server, tiny_model_dir):
-    from qwen3_vl_embedding.server import ServerConfig, create_app
-
+def test_limits_and_servers_without_an_index(server, serve, tiny_model_dir):
     assert search(server, query="x", k=10_000).status_code == 413
-    config = ServerConfig()
-    embedder, _ = cached_models(tiny_model_dir, None, config.media_policy())
-    bare = RunningServer(create_app(config, embedder=embedder))
-    try:
+    with serve(models=(tiny_model_dir, None)) as bare:
         r = search(bare, query="x")
         assert r.status_code == 404 and r.json()["error"]["code"] == "index_not_loaded"
-    finally:
-        bare.stop()

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import base64
 import os
-import time
 
 import numpy as np
 import pytest
 import torch
+
+from waiting import wait_for
 
 from qwen3_vl_embedding.batching import run_batches
 from qwen3_vl_embedding.errors import InputError, LimitError, MediaError, MediaPolicyError
@@ -118,7 +119,8 @@ def test_queue_limit_cancellation_and_close():
     first = batcher.submit(["a", "b"], 1)
     with pytest.raises(QueueFull):
         batcher.submit(["c", "d"], 1)
-    time.sleep(0.05)  # the worker now holds `first` and waits for more
+    # the worker takes `first` off the queue and waits (0.3 s) for more; `gone` is cancelled either way
+    wait_for(lambda: not batcher._queue, "the worker takes the first job")  # noqa: SLF001
     gone = batcher.submit(["never"], 1)
     assert gone.cancel()
     assert len(first.result(10).rows) == 2
