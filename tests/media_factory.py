@@ -82,3 +82,26 @@ def make_media(root: str) -> dict:
     open(empty, "wb").close()
     paths["empty.png"] = empty
     return paths
+
+
+def write_heic(path: str, width: int = 320, height: int = 240, seed: int = 3, camera: bool = True,
+         taken: str | None = "2021:05:06 07:08:09") -> str:
+    """An HEIC file (pillow-heif's encoder), with camera tags and a capture time in its EXIF."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    image = scene(width, height, seed)
+    exif = image.getexif()
+    if camera:
+        exif[271], exif[272] = "PhoneMaker", "Phone 1"
+    if taken:
+        exif.get_ifd(0x8769)[36867] = taken
+    image.save(path, exif=exif.tobytes())
+    return path
+
+
+def with_camera(image, path: str) -> str:
+    exif = image.getexif()
+    exif[271] = "CameraMaker"
+    image.save(path, exif=exif.tobytes())
+    return path

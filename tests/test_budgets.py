@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from media_factory import scene
+from media_factory import scene, with_camera, write_heic as heic
 
 from qwen3_vl_embedding import InputError, MediaError, PixelBudgets
 from qwen3_vl_embedding import media as media_module
@@ -15,29 +15,6 @@ from qwen3_vl_embedding.budgets import PHOTO_MAX_PIXELS, image_kind
 from qwen3_vl_embedding.constants import IMAGE_FACTOR, MAX_PIXELS, MIN_PIXELS
 from qwen3_vl_embedding.inputs import ImagePart, to_item
 from qwen3_vl_embedding.vision import image_tokens
-
-
-def heic(path: str, width: int = 320, height: int = 240, seed: int = 3, camera: bool = True,
-         taken: str | None = "2021:05:06 07:08:09") -> str:
-    """An HEIC file (pillow-heif's encoder), with camera tags and a capture time in its EXIF."""
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
-    image = scene(width, height, seed)
-    exif = image.getexif()
-    if camera:
-        exif[271], exif[272] = "PhoneMaker", "Phone 1"
-    if taken:
-        exif.get_ifd(0x8769)[36867] = taken
-    image.save(path, exif=exif.tobytes())
-    return path
-
-
-def with_camera(image, path: str) -> str:
-    exif = image.getexif()
-    exif[271] = "CameraMaker"
-    image.save(path, exif=exif.tobytes())
-    return path
 
 
 def test_the_photo_rule(media, tmp_path):

@@ -10,9 +10,7 @@ import sqlite3
 
 import numpy as np
 import pytest
-from index_cli import qvl  # noqa: F401 (the fixture)
-from media_factory import scene
-from test_budgets import heic, with_camera
+from media_factory import scene, with_camera, write_heic as heic
 
 from qwen3_vl_embedding.index import ingest
 from qwen3_vl_embedding.index.eta import Eta, format_seconds
@@ -222,20 +220,15 @@ def test_the_progress_bar_shows_items_per_second_and_time_left(embedder, tmp_pat
     assert any(p.endswith(" left") for p in bar.postfixes[2:])
 
 
-def test_budgets_through_a_server(qvl, embedder, tiny_model_dir, tmp_path):
+def test_budgets_through_a_server(qvl, serve, embedder, tiny_model_dir, tmp_path):
     """`qvl index --server`: the photo and document budgets travel with each image; a server lets an input
     lower its model's budget, never raise it."""
     import base64
 
     import httpx
-    from server_fixtures import RunningServer, cached_models
 
-    from qwen3_vl_embedding.server import ServerConfig, create_app
-
-    config = ServerConfig()
-    served, _ = cached_models(tiny_model_dir, None, config.media_policy())
-    server = RunningServer(create_app(config, embedder=served))
-    try:
+    with serve(models=(tiny_model_dir, None)) as server:
+        served_max = embedder.max_pixels
         root = library(str(tmp_path / "lib"))
         db = str(tmp_path / "db")
         result = qvl("index", root, "--db", db, "--json", "--server", server.url, "--photo-max-pixels", "50000",
@@ -247,11 +240,9 @@ def test_budgets_through_a_server(qvl, embedder, tiny_model_dir, tmp_path):
         with open(os.path.join(root, "beach.jpg"), "rb") as f:
             uri = "data:image/jpeg;base64," + base64.b64encode(f.read()).decode()
         too_big = httpx.post(f"{server.url}/v1/embeddings", trust_env=False,
-                             json={"input": [{"image": uri, "max_pixels": served.max_pixels + 1}]})
+                             json={"input": [{"image": uri, "max_pixels": served_max + 1}]})
         assert too_big.status_code == 422 and "max_pixels" in too_big.text
         lower = httpx.post(f"{server.url}/v1/embeddings", trust_env=False,
                            json={"input": [{"image": uri, "max_pixels": 50_000}]})
         assert lower.status_code == 200
         np.testing.assert_allclose(lower.json()["data"][0]["embedding"], want["beach.jpg"], atol=1e-4)
-    finally:
-        server.stop()
