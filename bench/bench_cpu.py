@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 
-from common import CACHE, checkpoint, machine, markdown_table, write_result
+from common import CACHE, checkpoint, machine, markdown_table, test_helper, write_result
 
 WORDS = ("the of and to in is was for on that with as by at from a old new small large red green blue white "
          "dog cat child woman man boat harbour beach mountain river city street car tree house window garden "
@@ -49,7 +49,7 @@ def sentences(n: int, seed: int, lo: int = 6, hi: int = 18) -> list[str]:
 
 def photo() -> str:
     """A 12-megapixel JPEG (a gradient, shapes and noise), made once under bench/.cache."""
-    from media_factory import scene
+    scene = test_helper("media_factory").scene
 
     path = os.path.join(CACHE, "cpu-photo-12mpx.jpg")
     if not os.path.exists(path):
@@ -60,7 +60,7 @@ def photo() -> str:
 
 def corpus(quick: bool) -> tuple[list, list]:
     """(documents, queries) of the fidelity check: generated texts and small images."""
-    from media_factory import scene
+    scene = test_helper("media_factory").scene
 
     n_texts, n_images, n_queries = (40, 8, 10) if quick else (200, 24, 50)
     folder = os.path.join(CACHE, f"cpu-corpus-{n_images}")

@@ -213,9 +213,9 @@ class Indexer:
             self.report.removed_records = self.store.delete_paths(gone)
             self.report.removed_files = len(gone)
             self.store.commit()
-        states = self._apply_budgets(states)
         if self.options.force:
             states = self._mark_stale(states, [f.path for f in found])
+        states = self._apply_budgets(states)  # after: files it marks stale are not an interrupted --force
         todo = []
         for f in found:
             state = states.get(f.path)
