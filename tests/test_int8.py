@@ -26,10 +26,14 @@ def test_int8_weights_embed_close_to_float32(embedder, embedder_int8, media):
     import torch
     from torchao.quantization import Int8Tensor
 
-    linears = [m for m in embedder_int8.engine.backbone.model.modules() if isinstance(m, torch.nn.Linear)]
-    assert linears and all(isinstance(m.weight, Int8Tensor) for m in linears)  # both towers
-    assert any("visual" in n for n, m in embedder_int8.engine.backbone.model.named_modules()
-               if isinstance(m, torch.nn.Linear))
+    linears = {n: m for n, m in embedder_int8.engine.backbone.model.named_modules()
+               if isinstance(m, torch.nn.Linear)}
+    first = {n for n in linears if n.startswith("language_model.layers.0.")}
+    assert first and all(not isinstance(linears[n].weight, Int8Tensor) for n in first)  # kept in float
+    rest = [m for n, m in linears.items() if n not in first]
+    assert rest and all(isinstance(m.weight, Int8Tensor) for m in rest)
+    assert any(n.startswith("visual.") for n in linears) and any(n.startswith("language_model.layers.1.")
+                                                                  for n in linears)  # both towers
     assert all(not isinstance(m.weight, Int8Tensor) for m in embedder.engine.backbone.model.modules()
                if isinstance(m, torch.nn.Linear))  # the float model is untouched
     assert embedder_int8.quantize == "int8" and embedder.quantize is None
