@@ -82,6 +82,18 @@ def wait_for_first_commit(proc, db: str, what: str) -> None:
     wait_for(lambda: count_records(db) > 0, f"{what} commits a first record", alive=still_running, poll=0.05)
 
 
+def assert_killed_mid_file(db: str, expected: set[int]) -> int:
+    """After kill -9 of an indexing run: some but not all records committed, SQLite intact, and a file
+    left `partial` (cut in the middle). Returns the records committed."""
+    killed_at = count_records(db)
+    assert 0 < killed_at < len(expected)
+    with sqlite3.connect(os.path.join(db, "index.sqlite")) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        statuses = dict(conn.execute("SELECT status, count(*) FROM files GROUP BY status").fetchall())
+    assert statuses.get("partial", 0) >= 1
+    return killed_at
+
+
 def assert_resumed_index(db: str, expected: set[int], embedder) -> None:
     """After a resumed run: exactly the expected records, no duplicates, every file done, and stored
     vectors equal to the library's embedding of their text."""

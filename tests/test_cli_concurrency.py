@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 
 import pytest
-from index_cli import assert_resumed_index, wait_for_first_commit
+from index_cli import assert_killed_mid_file, assert_resumed_index, wait_for_first_commit
 from index_cli import count_records as count
 from index_corpus import chunked_texts
 
@@ -38,12 +37,7 @@ def test_kill_9_second_writer_reader_and_resume(qvl, embedder, tiny_model_dir, t
         assert proc.poll() is None, "the run ended before it could be killed: make the workload larger"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        killed_at = count(db)
-        assert 0 < killed_at < len(expected)
-        with sqlite3.connect(os.path.join(db, "index.sqlite")) as conn:
-            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-            statuses = dict(conn.execute("SELECT status, count(*) FROM files GROUP BY status").fetchall())
-        assert statuses.get("partial", 0) >= 1  # a file was cut in the middle
+        killed_at = assert_killed_mid_file(db, expected)
         resumed = qvl("index", str(root), "--db", db, "--json", *SPLIT)
     finally:
         if proc.poll() is None:

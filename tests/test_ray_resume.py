@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 
 import pytest
 from index_corpus import chunked_texts
-from index_cli import assert_resumed_index, wait_for_first_commit
+from index_cli import assert_killed_mid_file, assert_resumed_index, wait_for_first_commit
 from index_cli import count_records as count
 from scale_fixtures import RAY_ENV
 
@@ -43,12 +42,7 @@ def test_killed_ray_driver_resumes(embedder, tiny_model_dir, ray_address, tmp_pa
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    killed_at = count(db)
-    assert 0 < killed_at < len(expected)
-    with sqlite3.connect(os.path.join(db, "index.sqlite")) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        statuses = dict(conn.execute("SELECT status, count(*) FROM files GROUP BY status").fetchall())
-    assert statuses.get("partial", 0) >= 1  # a file was cut in the middle
+    killed_at = assert_killed_mid_file(db, expected)
     # The same run again, through the Python API this time.
     pool = RayEmbedder(tiny_model_dir, address=ray_address, actors=2)
     options = IndexOptions(IngestOptions(chunk_tokens=16, chunk_overlap=0))
