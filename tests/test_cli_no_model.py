@@ -187,10 +187,16 @@ def test_a_missing_model_is_explained_in_command_line_terms(tmp_path, monkeypatc
 
 
 def test_serve_db_uses_the_recorded_model(folder, tmp_path, qvl, tiny_model_dir):
+    from argparse import Namespace
+
     from qwen3_vl_embedding.cli.serve import _index_model
 
     db = str(tmp_path / "db")
     assert qvl("index", str(folder), "--db", db, "-q").code == 2
-    assert _index_model(db, None) == tiny_model_dir and _index_model(db, "other/model") == "other/model"
+
+    def args(db, model=None):
+        return Namespace(db=db, model=model, quantize=None, device=None)
+
+    assert _index_model(args(db)) == tiny_model_dir and _index_model(args(db, "other/model")) == "other/model"
     with pytest.raises(ValueError, match="no index there"):
-        _index_model(str(tmp_path / "nothing"), None)
+        _index_model(args(str(tmp_path / "nothing")))

@@ -157,3 +157,43 @@ def test_an_index_searched_with_other_weights_warns(embedder, embedder_int8, tmp
     with SqliteStore(int8_db) as store, caplog.at_level(logging.WARNING, logger="qwen3_vl_embedding.index.compat"):
         verify_model(store.meta, embedder)
     assert "with --quantize int8" in caplog.records[0].getMessage()
+
+
+def test_commands_on_an_index_run_its_weights(qvl, embedder, embedder_int8, tmp_path, monkeypatch, caplog):
+    """Without --quantize, index, search and serve run the weights that made the index (as its model);
+    --quantize none asks for the released weights, and is told that they differ from the index's."""
+    from argparse import Namespace
+
+    from qwen3_vl_embedding.cli import common
+    from qwen3_vl_embedding.cli.serve import _index_model
+    from qwen3_vl_embedding.runtime import weights_for_index
+
+    asked = []
+
+    def load(args, model=None, **extra):
+        asked.append(args.quantize)
+        return embedder_int8 if args.quantize == "int8" else embedder
+
+    monkeypatch.setattr(common, "load_embedder", load)
+    monkeypatch.delenv("QVL_QUANTIZE", raising=False)
+    (tmp_path / "a.txt").write_text("kites over the harbour at dusk " * 4)
+    db = str(tmp_path / "db")
+    assert qvl("index", str(tmp_path / "a.txt"), "--db", db, "--quantize", "int8", "-q").code == 0
+    with caplog.at_level(logging.WARNING, logger="qwen3_vl_embedding.index.compat"):
+        assert qvl("search", "kites", "--db", db, "--json").code == 0
+        assert not caplog.records  # the index's weights: nothing to warn about
+        assert qvl("search", "kites", "--db", db, "--json", "--quantize", "none").code == 0
+        assert [r.levelname for r in caplog.records] == ["WARNING"]
+        assert "with --quantize int8 to match the index" in caplog.records[0].getMessage()
+    (tmp_path / "b.txt").write_text("a red kite above the beach " * 4)
+    assert qvl("index", str(tmp_path / "b.txt"), "--db", db, "-q").code == 0  # a later run, no flag
+    assert asked == ["int8", "int8", "none", "int8"]
+    served = Namespace(db=db, model=None, quantize=None, device="cpu")
+    _index_model(served)
+    assert served.quantize == "int8"
+    # int8 runs on a CPU only: elsewhere a command runs the released weights (and the check warns)
+    assert weights_for_index("int8", "cpu") == "int8" and weights_for_index("int8", "cuda") is None
+    assert weights_for_index(None, "cpu") is None
+    remote = Namespace(quantize=None, server="http://127.0.0.1:9", device=None)
+    common.follow_index_weights(remote, Namespace(quantize="int8"))
+    assert remote.quantize is None  # the server runs its own weights

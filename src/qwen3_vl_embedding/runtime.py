@@ -81,6 +81,15 @@ def parse_quantize(quantize: str | None, device: torch.device) -> str | None:
     return quantize
 
 
+def weights_for_index(recorded: str | None, device: str | None = None) -> str | None:
+    """The weights to run an index's model with when none are asked for: the ones that made the index
+    (`recorded`), where `device` (None: the default one) can run them; int8 runs on a CPU only, so
+    elsewhere the released weights."""
+    if recorded is None:
+        return None
+    return recorded if torch.device(device or default_device()).type == "cpu" else None
+
+
 def physical_cores() -> int:
     """Physical cores this process may run on: the CPUs of its affinity mask, counting SMT siblings
     (hyper-threads, same physical id and core id in /proc/cpuinfo) once, within a cgroup CPU quota

@@ -49,9 +49,10 @@ def common_options(default_reranker: str | None = RERANKER_2B) -> argparse.Argum
                    help="vector precision [QVL_PRECISION, default float32]")
     g.add_argument("--device", default=_env("QVL_DEVICE", None), help="cuda, cuda:1, cpu ... [QVL_DEVICE, default: auto]")
     g.add_argument("--dtype", default=_env("QVL_DTYPE", None), help="float32, bfloat16, float16 [QVL_DTYPE, default: auto]")
-    g.add_argument("--quantize", default=_env("QVL_QUANTIZE", None), choices=["int8"],
+    g.add_argument("--quantize", default=_env("QVL_QUANTIZE", None), choices=["int8", "none"],
                    help="int8: int8 weights on a CPU, several times faster, vectors close to float32 ones "
-                        "(cosine about 0.99; needs torchao) [QVL_QUANTIZE, default: the released weights]")
+                        "(cosine about 0.997; needs torchao); none: the released weights [QVL_QUANTIZE, default: "
+                        "the index's own weights for commands on an index (on a CPU), else the released ones]")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars or informational output")
     g.add_argument("-v", "--verbose", action="store_true", help="log details (and tracebacks on errors)")
     return p
@@ -105,9 +106,20 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         kw["device"] = args.device
     if getattr(args, "dtype", None):
         kw["dtype"] = args.dtype
-    if getattr(args, "quantize", None):
+    if getattr(args, "quantize", None) not in (None, "none"):
         kw["quantize"] = args.quantize
     return kw
+
+
+def follow_index_weights(args: argparse.Namespace, meta: Any) -> None:
+    """Without --quantize (or QVL_QUANTIZE), a command on an index runs the weights that made it, as it runs
+    its model: `args.quantize` becomes the index's (int8 on a CPU; the released weights elsewhere, which
+    the model check then warns about). Nothing changes for an embedding server (--server)."""
+    if meta is None or getattr(args, "quantize", None) is not None or getattr(args, "server", None):
+        return
+    from ..runtime import weights_for_index
+
+    args.quantize = weights_for_index(meta.quantize, getattr(args, "device", None))
 
 
 def model_name(args: argparse.Namespace) -> str:
@@ -154,7 +166,8 @@ def index_embedder(args: argparse.Namespace, model: str, bar: Any = None, **extr
 
         status(args, f"qvl: embedding through the server at {server}", bar)
         return RemoteEmbedder(server)
-    status(args, f"qvl: loading model {model} ...", bar)
+    weights = " (int8 weights)" if getattr(args, "quantize", None) == "int8" else ""
+    status(args, f"qvl: loading model {model}{weights} ...", bar)
     started = time.perf_counter()
     embedder = load_embedder(args, model, **extra)
     status(args, f"qvl: model loaded in {time.perf_counter() - started:.1f} s", bar)

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..budgets import PHOTO_MAX_PIXELS
 from ..constants import EMBEDDING_2B, MAX_PIXELS
-from .common import (EXIT_OK, add_db_option, add_server_option, db_location, index_embedder, media_options,
+from .common import (EXIT_OK, follow_index_weights, add_db_option, add_server_option, db_location, index_embedder, media_options,
                      media_policy, model_kwargs, show_progress, status, with_limit_hint)
 
 EPILOG = """\
@@ -156,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
     bar = None  # the loader runs once the bar below exists: its status lines go above the bar
     writer = open_for_indexing(db, lambda model: _load_embedder(args, model, bar), model=args.model, new=new)
     store = writer.store
+    follow_index_weights(args, store.meta)  # before the model loads (when there is work)
     try:
         if store.meta is not None and args.precision not in ("float32", store.meta.precision) \
                 and args.rebuild_ann in (None, "keep"):
@@ -213,6 +214,7 @@ def _estimate(args: argparse.Namespace, db: str, options) -> int:
         with open_store(db) as store:
             check_compatible(store.meta, args.model or store.meta.model, args.dim)
             meta, states, exclude = store.meta, store.file_states(), [store.location]
+            follow_index_weights(args, meta)
             model = args.model or index_model(store)
             kept = [g for g in store.value(EXCLUDE, []) if g not in {path_glob(n) for n in args.no_exclude}]
         options = replace(options, exclude=tuple(dict.fromkeys(kept + [path_glob(g) for g in args.exclude])))

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Any
 
-from .common import (EXIT_OK, RESULTS_HELP, add_db_option, add_result_options, add_server_option, db_location,
+from .common import (EXIT_OK, follow_index_weights, RESULTS_HELP, add_db_option, add_result_options, add_server_option, db_location,
                      index_embedder, load_reranker, media_options, print_hits, result_filters, select_hits, status)
 
 EPILOG = f"""\
@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     db, _ = db_location(args)
     with open_store(db) as store:
         check_compatible(store.meta, args.model or store.meta.model, args.dim)  # before loading a model for nothing
+        follow_index_weights(args, store.meta)
         vector = retrieval.combined_vector(
             store, lambda: index_embedder(args, args.model or index_model(store)), terms, query, args.instruction,
             args.dim)

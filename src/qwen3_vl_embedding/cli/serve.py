@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     if not _is_loopback(config.host) and config.api_key is None:
         log.warning("listening on %s without --api-key: anyone who can reach this port can use the server",
                     config.host)
-    model = _index_model(args.db, args.model) if args.db else None  # before loading models for nothing
+    model = _index_model(args) if args.db else None  # before loading models for nothing
     policy = config.media_policy()
     embedder = load_embedder(args, model, media_policy=policy, workers=args.workers)
     reranker = load_reranker(args, media_policy=policy, workers=args.workers) if args.reranker else None
@@ -164,14 +164,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _index_model(path: str, named: str | None) -> str:
-    """The model to serve the index at `path` with: `named` (--model, QVL_MODEL), else the index's own."""
+def _index_model(args: argparse.Namespace) -> str:
+    """The model to serve the index at --db with: --model (QVL_MODEL), else the index's own; and the
+    index's weights unless --quantize says which."""
     from ..index.backends import open_store, store_exists
     from ..index.compat import index_model
+    from .common import follow_index_weights
 
+    path = args.db
     if not store_exists(path):
         raise ValueError(f"--db {path}: no index there; build one with `qvl index FOLDER --db {path}`")
-    if named:
-        return named
     with open_store(path) as store:
-        return index_model(store)
+        follow_index_weights(args, store.meta)
+        return args.model or index_model(store)

@@ -9,7 +9,7 @@ import argparse
 import os
 from typing import Any
 
-from .common import (EXIT_OK, RESULTS_HELP, add_db_option, add_result_options, add_server_option, db_location,
+from .common import (EXIT_OK, follow_index_weights, RESULTS_HELP, add_db_option, add_result_options, add_server_option, db_location,
                      index_embedder, media_options, print_hits, result_filters, select_hits)
 
 EPILOG = f"""\
@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     db, _ = db_location(args)
     with open_store(db) as store:
         check_compatible(store.meta, args.model or store.meta.model, args.dim)
+        follow_index_weights(args, store.meta)
         held = retrieval.item_vector(store, path, args.page, args.at, args.chunk)
         if held is not None:
             vector, own = held

@@ -64,7 +64,7 @@ def check_compatible(meta: IndexMeta, model: str, dim: int | None, fp: tuple[flo
         if other_weights:
             match = f"with --quantize {meta.quantize}" if meta.quantize else "without --quantize"
             logger.warning("the index was made with %s and this model runs %s: its vectors are close to the "
-                           "index's (fingerprint cosine %.4f) but not equal, so scores and rankings may differ "
+                           "index's (fingerprint cosine %.6g) but not equal, so scores and rankings may differ "
                            "slightly; run %s to match the index", weights(meta.quantize), weights(quantize),
                            cosine, match)
         return
