@@ -10,8 +10,8 @@ from typing import Any
 
 from ..budgets import PHOTO_MAX_PIXELS
 from ..constants import EMBEDDING_2B, MAX_PIXELS
-from .common import (EXIT_OK, follow_index_weights, add_db_option, add_server_option, db_location, index_embedder, media_options,
-                     media_policy, model_kwargs, show_progress, status, with_limit_hint)
+from .common import (EXIT_OK, add_db_option, add_server_option, db_location, follow_index_weights, index_embedder,
+                     media_options, media_policy, model_kwargs, show_progress, status, with_limit_hint)
 
 EPILOG = """\
 examples:

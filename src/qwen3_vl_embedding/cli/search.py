@@ -6,8 +6,9 @@ import os
 import sys
 from typing import Any
 
-from .common import (EXIT_OK, follow_index_weights, RESULTS_HELP, add_db_option, add_result_options, add_server_option, db_location,
-                     index_embedder, load_reranker, media_options, print_hits, result_filters, select_hits, status)
+from .common import (EXIT_OK, RESULTS_HELP, add_db_option, add_result_options, add_server_option, db_location,
+                     follow_index_weights, index_embedder, load_reranker, media_options, print_hits, result_filters,
+                     select_hits, status)
 
 EPILOG = f"""\
 examples:

@@ -9,8 +9,8 @@ import argparse
 import os
 from typing import Any
 
-from .common import (EXIT_OK, follow_index_weights, RESULTS_HELP, add_db_option, add_result_options, add_server_option, db_location,
-                     index_embedder, media_options, print_hits, result_filters, select_hits)
+from .common import (EXIT_OK, RESULTS_HELP, add_db_option, add_result_options, add_server_option, db_location,
+                     follow_index_weights, index_embedder, media_options, print_hits, result_filters, select_hits)
 
 EPILOG = f"""\
 examples:
